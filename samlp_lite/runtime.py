@@ -1,0 +1,57 @@
+"""Run-time helpers shared by every module: seeding, device choice, smoke mode, paths."""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SMOKE_ENV = "SAMLP_SMOKE"
+CACHE_ENV = "SAMLP_CACHE"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA) so splits, inits and sampling repeat.
+
+    Args:
+        seed: any non-negative integer.
+    """
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """Return the requested device, or ``cuda`` when present and the CPU otherwise.
+
+    Args:
+        device: ``None`` or ``"auto"`` to choose automatically, else ``"cpu"``, ``"cuda"``,
+            ``"cuda:1"``...
+    """
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device {device} was requested but CUDA is not available on this machine; "
+            "pass device='auto' or 'cpu'."
+        )
+    return device
+
+
+def smoke_mode() -> bool:
+    """True when ``SAMLP_SMOKE`` is set to a true value (tiny runs for CI and nbval)."""
+    return os.environ.get(SMOKE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def cache_dir() -> Path:
+    """Writable cache folder (``SAMLP_CACHE``, default ``~/.cache/samlp_lite``); created."""
+    path = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "samlp_lite").expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
