@@ -1,0 +1,133 @@
+"""Runs over splits that print a summary and write one result record (METHOD.md section 8)."""
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from .config import RunConfig, resolve_config
+from .data import GraphData, load_dataset
+from .records import provenance, write_json_atomic
+from .runtime import pick_device, smoke_mode
+from .soft_labels import SETTINGS, get_teacher_outputs
+
+RESULTS_DIR = Path("results")
+SMOKE_RESULTS_DIR = RESULTS_DIR / "smoke"
+
+
+def parse_splits(text: str | Iterable[int] | None, num_splits: int) -> list[int]:
+    """Parse ``"0-9"``, ``"0,3,5"``, ``"2"`` or a list into split indices checked against ``num_splits``.
+
+    ``None`` means every split (only split 0 in smoke mode).
+    """
+    if text is None:
+        return [0] if smoke_mode() else list(range(num_splits))
+    if isinstance(text, str):
+        chosen: list[int] = []
+        for part in text.replace(" ", "").split(","):
+            if not part:
+                continue
+            try:
+                if "-" in part:
+                    lo, hi = part.split("-", 1)
+                    chosen.extend(range(int(lo), int(hi) + 1))
+                else:
+                    chosen.append(int(part))
+            except ValueError:
+                raise ValueError(f"cannot read splits {text!r}; write e.g. 0-9, 0,2,4 or 3") from None
+    else:
+        chosen = [int(s) for s in text]
+    bad = [s for s in chosen if not 0 <= s < num_splits]
+    if bad or not chosen:
+        raise ValueError(f"splits {bad or text!r} out of range: this dataset has splits 0-{num_splits - 1}")
+    return sorted(dict.fromkeys(chosen))
+
+
+def record_path(path: str | Path | None) -> Path | None:
+    """Where a record goes: smoke runs are redirected under ``results/smoke/``."""
+    if path is None:
+        return None
+    path = Path(path)
+    if smoke_mode() and SMOKE_RESULTS_DIR not in path.parents:
+        relative = path.relative_to(RESULTS_DIR) if RESULTS_DIR in path.parents else Path(path.name)
+        path = SMOKE_RESULTS_DIR / relative
+    return path
+
+
+def summarise(values: list[float]) -> tuple[float, float]:
+    """Mean and (population) standard deviation of a list of accuracies."""
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.fmean(values), (statistics.pstdev(values) if len(values) > 1 else 0.0)
+
+
+def accuracy_record(*, dataset: str, model: str, teacher: str | None, setting: str, splits: list[int],
+                    per_split: list[dict[str, float]], config: RunConfig | Mapping[str, Any],
+                    wall_s: float, device: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Build an accuracy record; ``per_split`` holds one dict of metrics per split."""
+    metric_names = ["val_acc"] + (["test_acc"] if setting == "transductive" else
+                                  ["tran_acc", "ind_acc", "prod_acc"])
+    if setting == "inductive" and any("ind_isolated_acc" in m for m in per_split):
+        metric_names.append("ind_isolated_acc")
+    record: dict[str, Any] = {"kind": "accuracy", "dataset": dataset, "model": model, "teacher": teacher,
+                              "setting": setting, "splits": splits}
+    for name in metric_names:
+        record[name] = [float(m[name]) for m in per_split]
+    record["wall_s_per_split"] = [round(float(m.get("wall_s", float("nan"))), 3) for m in per_split]
+    record["config"] = config.to_dict() if isinstance(config, RunConfig) else dict(config)
+    if extra:
+        record.update(extra)
+    record["provenance"] = provenance(wall_s=wall_s, device=device)
+    return record
+
+
+def print_summary(title: str, splits: list[int], per_split: list[dict[str, float]], metrics: list[str],
+                  echo: Callable[[str], None] = print) -> None:
+    """Print per-split metrics and their mean ± std as a small table (percent)."""
+    echo(title)
+    echo("split  " + "  ".join(f"{m:>10}" for m in metrics) + "      wall_s")
+    for split, row in zip(splits, per_split):
+        echo(f"{split:>5}  " + "  ".join(f"{100 * row[m]:>10.2f}" for m in metrics)
+             + f"  {row.get('wall_s', float('nan')):>10.1f}")
+    cells = []
+    for m in metrics:
+        mean, std = summarise([row[m] for row in per_split])
+        cells.append(f"{100 * mean:5.2f}±{100 * std:4.2f}".rjust(10))
+    echo(" mean  " + "  ".join(cells))
+
+
+def run_teacher(dataset: str | GraphData, teacher: str, *, splits: str | Iterable[int] | None = None,
+                setting: str = "transductive", overrides: Mapping[str, Any] | Iterable[str] | None = None,
+                json_path: str | Path | None = None, use_cache: bool = True, progress: bool = True,
+                echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train (or read from cache) a teacher on several splits; print and optionally save the record.
+
+    Returns:
+        The accuracy record (also written to ``json_path`` when given).
+    """
+    if setting not in SETTINGS:
+        raise ValueError(f"unknown setting {setting!r}; choose one of {list(SETTINGS)}")
+    graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
+    config = resolve_config(graph.name, teacher, overrides)
+    chosen = parse_splits(splits, graph.num_splits)
+    device = pick_device(config.device)
+    start = time.perf_counter()
+    per_split = []
+    for split in chosen:
+        out = get_teacher_outputs(graph, teacher, split, config, setting=setting, use_cache=use_cache,
+                                  progress=progress, device=device)
+        per_split.append({**out.metrics, "from_cache": out.from_cache})
+    wall = time.perf_counter() - start
+    metrics = ["val_acc", "test_acc"] if setting == "transductive" else ["val_acc", "tran_acc", "ind_acc", "prod_acc"]
+    cached = sum(bool(m["from_cache"]) for m in per_split)
+    print_summary(f"{teacher} on {graph.name} ({setting}, {len(chosen)} splits, {cached} from cache, "
+                  f"device {device})", chosen, per_split, metrics, echo)
+    record = accuracy_record(dataset=graph.name, model=teacher, teacher=None, setting=setting, splits=chosen,
+                             per_split=per_split, config=config, wall_s=wall, device=str(device),
+                             extra={"from_cache": [bool(m["from_cache"]) for m in per_split]})
+    path = record_path(json_path)
+    if path is not None:
+        write_json_atomic(path, record)
+        echo(f"record written to {path}")
+    return record
