@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
-from torch_geometric.loader import NeighborLoader
 from torch_geometric.nn import APPNP, SAGEConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import GAT, GCN, MLP, GraphSAGE
@@ -22,6 +21,7 @@ from torch_geometric.utils import to_torch_csr_tensor
 
 from .config import RunConfig
 from .features import feature_dropout, to_model_features
+from .sampling import InNeighbors, layerwise_inference, neighbor_batches
 from .training import FitResult, accuracy, fit_with_early_stopping
 
 TEACHERS = ("gcn", "sage", "gat", "appnp")
@@ -102,8 +102,18 @@ class Teacher(nn.Module):
         self.name, self.gnn, self.input_dropout = name, gnn, input_dropout
         self.prenormalized = prenormalized
 
-    def forward(self, x: Tensor, graph: Tensor) -> Tensor:  # noqa: D102
-        return self.gnn(feature_dropout(x, self.input_dropout, self.training), graph)
+    def forward(self, x: Tensor, graph: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        """Logits for the nodes of ``graph`` (see :meth:`prepare_graph`); ``edge_weight`` is GCN's only."""
+        x = feature_dropout(x, self.input_dropout, self.training)
+        if self.name == "gcn":
+            return self.gnn(x, graph, edge_weight=edge_weight)
+        return self.gnn(x, graph)
+
+    def minibatch_graph(self, edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor | None]:
+        """``(edge_index, edge_weight)`` for a sampled subgraph: GCN normalises it, others use it raw."""
+        if self.name == "gcn":
+            return gcn_norm(edge_index, None, num_nodes, add_self_loops=True)
+        return edge_index, None
 
     def prepare_graph(self, edge_index: Tensor, num_nodes: int) -> Tensor:
         """What :meth:`forward` takes as its graph argument for a whole graph.
@@ -112,7 +122,7 @@ class Teacher(nn.Module):
         transposed sparse CSR matrix, computed once; GraphSAGE the 0/1 transposed CSR
         (sparse matmul beats scatter on CPU); GAT and mini-batch models the ``edge_index``.
         """
-        if not self.prenormalized or self.name == "gat":
+        if self.name == "gat" or not (self.prenormalized or self.name == "gcn"):
             return edge_index
         weight = None
         if self.name in ("gcn", "appnp"):
@@ -136,9 +146,9 @@ class Teacher(nn.Module):
             return self(x, self.prepare_graph(data.edge_index, data.num_nodes).to(device)).cpu()
         if isinstance(self.gnn, APPNPNet):
             return self.gnn.inference(data.x.to(device), data.edge_index.to(device)).cpu()
-        loader = NeighborLoader(Data(x=data.x, edge_index=data.edge_index, num_nodes=data.num_nodes),
-                                num_neighbors=[-1], batch_size=batch_size, shuffle=False)
-        return self.gnn.inference(loader, device=device, progress_bar=progress).cpu()
+        edge_index, edge_weight = self.minibatch_graph(data.edge_index, data.num_nodes)
+        return layerwise_inference(self.gnn, data.x, edge_index, batch_size, edge_weight=edge_weight,
+                                   device=device, progress=progress)
 
 
 def build_teacher(name: str, num_features: int, num_classes: int, config: RunConfig,
@@ -146,8 +156,9 @@ def build_teacher(name: str, num_features: int, num_classes: int, config: RunCon
     """Build a teacher from the config keys ``hidden``, ``num_layers``, ``dropout``, ``norm``,
     ``heads`` (GAT), ``appnp_k`` and ``appnp_alpha`` (APPNP).
 
-    With ``batch_size == 0`` (full batch) the model reads :meth:`Teacher.prepare_graph`'s
-    pre-normalised sparse adjacency; otherwise raw ``edge_index`` mini-batches.
+    GCN always reads an explicitly normalised graph (:meth:`Teacher.prepare_graph` for a whole
+    graph, :meth:`Teacher.minibatch_graph` for a sampled one). With ``batch_size == 0`` (full
+    batch) APPNP and GraphSAGE read a sparse CSR adjacency; otherwise raw ``edge_index``.
     """
     prenormalized = config.batch_size <= 0
     if name not in TEACHERS:
@@ -157,7 +168,7 @@ def build_teacher(name: str, num_features: int, num_classes: int, config: RunCon
     common = dict(in_channels=num_features, hidden_channels=config.hidden, num_layers=config.num_layers,
                   out_channels=num_classes, dropout=config.dropout, norm=_NORMS[config.norm])
     if name == "gcn":
-        gnn = GCN(**common, normalize=not prenormalized)
+        gnn = GCN(**common, normalize=False)
     elif name == "sage":
         gnn = SparseAwareGraphSAGE(**common)
     elif name == "gat":
@@ -228,15 +239,17 @@ def train_teacher(name: str, data: Data, train_idx: Tensor, val_idx: Tensor, tes
         def validate() -> float:
             return accuracy(model(x, edge_index)[val_idx], y[val_idx])
     else:
-        loader = NeighborLoader(data, num_neighbors=list(config.fanouts)[: config.num_layers],
-                                input_nodes=train_idx.cpu(), batch_size=config.batch_size, shuffle=True)
+        fanouts = list(config.fanouts)[: config.num_layers]
+        in_neighbors = InNeighbors.from_edge_index(data.edge_index, data.num_nodes)
 
         def train_epoch(epoch: int) -> float:
             total, count = 0.0, 0
-            for batch in loader:
+            for batch in neighbor_batches(data, train_idx.cpu(), fanouts, config.batch_size, seed=config.seed,
+                                          epoch=epoch, graph=in_neighbors):
                 batch = batch.to(device)
                 optimizer.zero_grad()
-                out = model(batch.x, batch.edge_index)[: batch.batch_size]
+                edge_index, edge_weight = model.minibatch_graph(batch.edge_index, batch.num_nodes)
+                out = model(batch.x, edge_index, edge_weight)[: batch.batch_size]
                 loss = F.cross_entropy(out, batch.y[: batch.batch_size])
                 loss.backward()
                 optimizer.step()

@@ -1,7 +1,7 @@
 import pytest
 import torch
-import torch_geometric.typing
 from torch_geometric.nn import SAGEConv
+from torch_geometric.nn.models import GCN
 
 from samlp_lite.config import RunConfig
 from samlp_lite.data import make_csbm
@@ -26,16 +26,15 @@ def test_every_teacher_beats_chance_by_a_wide_margin(homophilous, name):
     assert trained.test_acc > 1 / 3 + 0.3, f"{name} reached only {trained.test_acc:.3f}"
 
 
-@pytest.mark.skipif(not (torch_geometric.typing.WITH_PYG_LIB or torch_geometric.typing.WITH_TORCH_SPARSE),
-                    reason="NeighborLoader needs pyg-lib or torch-sparse")
-def test_minibatch_training_with_neighbor_loader(homophilous):
+@pytest.mark.parametrize("name", TEACHERS)
+def test_minibatch_training_and_layerwise_inference(homophilous, name):
     split = homophilous.split(0)
     config = FAST.replace(batch_size=64, fanouts=[5, 5], max_epochs=15, patience=15)
-    trained = train_teacher("sage", homophilous.data, split.train, split.val, split.test,
+    trained = train_teacher(name, homophilous.data, split.train, split.val, split.test,
                             homophilous.num_classes, config, progress=False)
     assert trained.test_acc > 1 / 3 + 0.3
     layerwise = trained.model.predict_all(homophilous.data, batch_size=50)
-    assert torch.allclose(layerwise, trained.model(homophilous.data.x, homophilous.data.edge_index), atol=1e-4)
+    assert torch.allclose(layerwise, trained.model.predict_all(homophilous.data, batch_size=0), atol=1e-4)
 
 
 def test_same_seed_gives_same_accuracy(homophilous):
@@ -113,4 +112,12 @@ def test_prepared_full_batch_graph_matches_pyg_edge_index_model(homophilous, nam
     minibatch.load_state_dict(full_batch.state_dict())
     data = homophilous.data
     prepared = full_batch(data.x, full_batch.prepare_graph(data.edge_index, data.num_nodes))
-    assert torch.allclose(prepared, minibatch(data.x, data.edge_index), atol=1e-5)
+    if name == "gcn":
+        reference = GCN(data.num_features, FAST.hidden, FAST.num_layers, homophilous.num_classes).eval()
+        reference.load_state_dict(full_batch.gnn.state_dict())
+        expected = reference(data.x, data.edge_index)
+    else:
+        expected = minibatch(data.x, data.edge_index)
+    assert torch.allclose(prepared, expected, atol=1e-5)
+    assert torch.allclose(minibatch(data.x, *minibatch.minibatch_graph(data.edge_index, data.num_nodes)), expected,
+                          atol=1e-5)
