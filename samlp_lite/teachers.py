@@ -129,6 +129,7 @@ class Teacher(nn.Module):
             edge_index, weight = gcn_norm(edge_index, None, num_nodes, add_self_loops=True)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+            warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
             return to_torch_csr_tensor(edge_index.flip(0), weight, size=(num_nodes, num_nodes))
 
     @torch.no_grad()
