@@ -4,7 +4,7 @@ from __future__ import annotations
 import difflib
 import warnings
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import Tensor, nn
@@ -17,6 +17,10 @@ from .runtime import pick_device, seed_everything
 from .structure import AdjacencyBatch, AdjacencyRows
 from .students import SAMLP, build_student
 from .training import FitResult, accuracy, fit_with_early_stopping
+
+if TYPE_CHECKING:
+    from .data import GraphData
+    from .soft_labels import TeacherOutputs
 
 STUDENTS = ("mlp", "glnn", "linkx", "sa-mlp-nomix", "sa-mlp")
 """Students of the main tables; any name starting with ``sa-mlp`` (ablations) is an SA-MLP too."""
@@ -213,3 +217,14 @@ def train_student(name: str, data: Data, train_idx: Tensor, val_idx: Tensor, tes
     return TrainedStudent(model=model, logits=logits, val_acc=accuracy(logits[val_idx.cpu()], data.y[val_idx.cpu()]),
                           test_acc=accuracy(logits[test_idx.cpu()], data.y[test_idx.cpu()]), fit=fit,
                           adjacency=adjacency, features=features)
+
+
+def train_student_on_split(graph: "GraphData", student: str, split: int, config: RunConfig,
+                             outputs: "TeacherOutputs | None", *, device: torch.device | str | None = None,
+                             progress: bool = True, desc: str | None = None) -> dict:
+    """Train a student on one transductive split; returns ``val_acc``, ``test_acc``, ``best_epoch``."""
+    s = graph.split(split)
+    trained = train_student(student, graph.data, s.train, s.val, s.test, graph.num_classes, config,
+                            outputs.logits if outputs is not None else None, device=device, progress=progress,
+                            desc=desc)
+    return {"val_acc": trained.val_acc, "test_acc": trained.test_acc, "best_epoch": trained.fit.best_epoch}

@@ -131,3 +131,66 @@ def run_teacher(dataset: str | GraphData, teacher: str, *, splits: str | Iterabl
         write_json_atomic(path, record)
         echo(f"record written to {path}")
     return record
+
+
+def run_student(dataset: str | GraphData, student: str, teacher: str = "sage", *,
+                splits: str | Iterable[int] | None = None, setting: str = "transductive",
+                overrides: Mapping[str, Any] | Iterable[str] | None = None,
+                teacher_overrides: Mapping[str, Any] | Iterable[str] | None = None,
+                json_path: str | Path | None = None, use_cache: bool = True, progress: bool = True,
+                echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train a student on several splits (reading or training the teacher); print and save the record.
+
+    Args:
+        dataset: registry name or a loaded graph.
+        student: ``mlp``, ``glnn``, ``linkx``, ``sa-mlp-nomix``, ``sa-mlp`` or an ``sa-mlp-*`` ablation.
+        teacher: teacher whose soft labels GLNN and SA-MLP learn from (ignored by mlp and linkx).
+        splits: e.g. ``"0-9"`` (default every split; split 0 in smoke mode).
+        setting: ``transductive`` or ``inductive``.
+        overrides: student config overrides (``--set``). teacher_overrides: the teacher's.
+        json_path: where to write the record.
+        use_cache: read/write the teacher soft-label cache.
+    """
+    from .distill import architecture_of, train_student_on_split, uses_teacher
+    from .inductive import evaluate_inductive_student
+
+    if setting not in SETTINGS:
+        raise ValueError(f"unknown setting {setting!r}; choose one of {list(SETTINGS)}")
+    architecture_of(student)
+    graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
+    config = resolve_config(graph.name, student, overrides)
+    teacher_config = resolve_config(graph.name, teacher, teacher_overrides)
+    chosen = parse_splits(splits, graph.num_splits)
+    device = pick_device(config.device)
+    start = time.perf_counter()
+    per_split = []
+    for split in chosen:
+        outputs = None
+        if uses_teacher(student) or setting == "inductive":
+            outputs = get_teacher_outputs(graph, teacher, split, teacher_config, setting=setting,
+                                          use_cache=use_cache, progress=progress, device=device)
+        split_start = time.perf_counter()
+        desc = f"{student} on {graph.name} split {split}"
+        if setting == "transductive":
+            metrics = train_student_on_split(graph, student, split, config, outputs, device=device,
+                                               progress=progress, desc=desc)
+        else:
+            metrics = evaluate_inductive_student(graph, student, split, config, outputs, device=device,
+                                                 progress=progress, desc=desc)
+        metrics["wall_s"] = time.perf_counter() - split_start
+        per_split.append(metrics)
+    wall = time.perf_counter() - start
+    metrics_shown = ["val_acc", "test_acc"] if setting == "transductive" else (
+        ["val_acc", "tran_acc", "ind_acc", "prod_acc"] + (["ind_isolated_acc"] if "ind_isolated_acc" in per_split[0] else []))
+    taught = uses_teacher(student)
+    print_summary(f"{student}" + (f" (teacher {teacher})" if taught else "") + f" on {graph.name} ({setting}, "
+                  f"{len(chosen)} splits, device {device})", chosen, per_split, metrics_shown, echo)
+    record = accuracy_record(dataset=graph.name, model=student, teacher=teacher if taught else None, setting=setting,
+                             splits=chosen, per_split=per_split, config=config, wall_s=wall, device=str(device),
+                             extra={"teacher_config": teacher_config.to_dict() if outputs is not None else None,
+                                    "best_epoch": [m.get("best_epoch") for m in per_split]})
+    path = record_path(json_path)
+    if path is not None:
+        write_json_atomic(path, record)
+        echo(f"record written to {path}")
+    return record

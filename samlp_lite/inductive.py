@@ -1,0 +1,200 @@
+"""Inductive and online nodes: latent structure approximation with two-stage distillation.
+
+Stage 1 trains SA-MLP on the observed graph (:func:`samlp_lite.distill.train_student`).
+Stage 2 trains a latent predictor ``g(x)`` (MLP d -> h -> h) so that ``g(x_i)`` matches the
+stage-1 structure pre-activation ``W_A a_i + b_A`` on observed nodes (MSE), plus KD of the
+outputs computed through ``g``. A new node is then scored either *online* (its adjacency
+row over its edges to known nodes) or *isolated* (``g(x)`` replaces ``W_A a``).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import RunConfig
+from .data import GraphData, inductive_split
+from .distill import TrainedStudent, architecture_of, predict, train_student
+from .features import select_rows, to_model_features
+from .losses import kd_loss, teacher_probabilities
+from .runtime import pick_device, seed_everything
+from .soft_labels import TeacherOutputs
+from .structure import AdjacencyBatch, AdjacencyRows
+from .students import SAMLP
+from .training import FitResult, accuracy, fit_with_early_stopping
+
+
+class LatentPredictor(nn.Module):
+    """``g(x)``: a 2-layer MLP ``d -> h -> h`` predicting the structure pre-activation from features."""
+
+    def __init__(self, num_features: int, hidden: int, dropout: float = 0.0):
+        super().__init__()
+        self.layer1, self.layer2 = nn.Linear(num_features, hidden), nn.Linear(hidden, hidden)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[B, h]`` stand-in for ``W_A a + b_A`` from ``[B, d]`` features (dense or sparse)."""
+        return self.layer2(self.dropout(F.relu(self.layer1(x))))
+
+
+@dataclass
+class OnlineScorer:
+    """A trained student ready to score nodes that were not in its training graph.
+
+    Attributes:
+        model: the student (SA-MLP for structure; any student works for features only).
+        adjacency: the known graph's adjacency rows (defines ``a`` for new nodes).
+        latent_predictor: stage-2 ``g``; used for nodes that arrive without edges.
+        sparse_features: how features are fed (``auto``, ``true``, ``false``).
+    """
+
+    model: nn.Module
+    adjacency: AdjacencyRows | None
+    latent_predictor: LatentPredictor | None = None
+    sparse_features: str = "auto"
+
+    @torch.no_grad()
+    def score(self, x: Tensor, neighbors: list[Tensor] | Tensor | None = None,
+              edge_index: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Class probabilities (and SA-MLP's gate) for new nodes.
+
+        Args:
+            x: ``[B, d]`` features of the new nodes.
+            neighbors: one long tensor of known-node ids per new node (may be empty), or
+                ``None`` for no edges at all.
+            edge_index: alternative to ``neighbors``: ``[2, M]`` pairs (new-node index, known id).
+
+        Returns:
+            ``(probs [B, C], alpha [B] or None)``. A node with at least one known neighbour is
+            scored online from its adjacency row; one without uses the latent predictor
+            (or, lacking one, cannot be scored by a structure-only model).
+        """
+        self.model.eval()
+        device = next(self.model.parameters()).device
+        features = to_model_features(x, self.sparse_features).to(device)
+        if edge_index is None:
+            edge_index = _pairs_from_lists(neighbors, x.shape[0])
+        if self.adjacency is None:
+            return F.softmax(self.model(features, None), dim=-1).cpu(), None
+        rows = self.adjacency.rows_for_new_nodes(edge_index[0], edge_index[1], x.shape[0]).to(device)
+        if not isinstance(self.model, SAMLP):
+            return F.softmax(self.model(features, rows), dim=-1).cpu(), None
+        has_edges = rows.row_lengths() > 0
+        structure_pre = self.model.structure_preactivation(rows)
+        if self.latent_predictor is not None and not bool(has_edges.all()):
+            latent = self.latent_predictor.to(device).eval()(features)
+            structure_pre = torch.where(has_edges.unsqueeze(-1), structure_pre, latent)
+        out = self.model.decode(structure_pre, self.model.feature_preactivation(features), return_parts=True)
+        return F.softmax(out.logits, dim=-1).cpu(), (out.alpha.cpu() if out.alpha is not None else None)
+
+
+def _pairs_from_lists(neighbors: list[Tensor] | Tensor | None, num_new: int) -> Tensor:
+    if neighbors is None:
+        return torch.empty(2, 0, dtype=torch.long)
+    if isinstance(neighbors, Tensor):
+        neighbors = [neighbors] if num_new == 1 else list(neighbors)
+    if len(neighbors) != num_new:
+        raise ValueError(f"neighbors has {len(neighbors)} entries for {num_new} new nodes; give one list per node")
+    lists = [torch.as_tensor(n, dtype=torch.long).view(-1) for n in neighbors]
+    rows = torch.repeat_interleave(torch.arange(num_new), torch.tensor([n.numel() for n in lists]))
+    return torch.stack([rows, torch.cat(lists) if lists else torch.empty(0, dtype=torch.long)])
+
+
+def train_latent_predictor(student: TrainedStudent, teacher_logits: Tensor, val_idx: Tensor, y: Tensor,
+                           config: RunConfig, *, device: torch.device | str | None = None,
+                           progress: bool = True, desc: str = "stage 2") -> tuple[LatentPredictor, FitResult]:
+    """Stage 2: fit ``g`` to the stage-1 structure pre-activations of observed nodes.
+
+    Loss: ``MSE(g(x_i), W_A a_i + b_A) + stage2_kd_weight * KD(decode(g(x_i), W_X x_i + b_X), p_i)``.
+    With ``stage2_freeze`` only ``g`` trains; otherwise the heads and gate are fine-tuned too
+    (the encoders stay frozen so the online path is unchanged). Early stopping uses the
+    isolated-mode accuracy on the validation nodes.
+    """
+    model = student.model
+    if not isinstance(model, SAMLP) or not model.use_structure:
+        raise ValueError("the latent predictor replaces SA-MLP's structure encoder; this student has none")
+    seed_everything(config.seed)
+    device = pick_device(device if device is not None else config.device)
+    model.to(device)
+    predictor = LatentPredictor(model.num_features, model.hidden, config.dropout).to(device)
+    nodes = torch.arange(student.features.shape[0])
+    x = select_rows(student.features, nodes).to(device)
+    model.eval()
+    with torch.no_grad():
+        target = model.structure_preactivation(student.adjacency.gather(nodes).to(device))
+        feature_pre = model.feature_preactivation(x) if model.use_features else None
+    probs = teacher_probabilities(teacher_logits.to(device), config.tau)
+    tuned = [p for name, p in model.named_parameters()
+             if not config.stage2_freeze and not name.startswith(("structure_encoder", "structure_bias", "feature_encoder"))]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in tuned:
+        p.requires_grad_(True)
+    optimizer = torch.optim.Adam(list(predictor.parameters()) + tuned, lr=config.stage2_lr)
+    container = nn.ModuleDict({"g": predictor, "student": model})
+
+    def train_epoch(epoch: int) -> float:
+        predictor.train()
+        optimizer.zero_grad()
+        latent = predictor(x)
+        loss = F.mse_loss(latent, target)
+        if config.stage2_kd_weight > 0:
+            loss = loss + config.stage2_kd_weight * kd_loss(model.decode(latent, feature_pre), probs, config.tau)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def validate() -> float:
+        latent = predictor(select_rows(student.features, val_idx).to(device))
+        logits = model.decode(latent, model.feature_preactivation(select_rows(student.features, val_idx).to(device)))
+        return accuracy(logits.cpu(), y[val_idx])
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        fit = fit_with_early_stopping(container, train_epoch, validate, max_epochs=config.stage2_epochs,
+                                      patience=config.patience, progress=progress, desc=desc)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return predictor.eval(), fit
+
+
+def evaluate_inductive_student(graph: GraphData, student: str, split: int, config: RunConfig,
+                               outputs: TeacherOutputs, *, device: torch.device | str | None = None,
+                               progress: bool = True, desc: str | None = None,
+                               return_scorer: bool = False) -> dict:
+    """Train a student on the observed graph of one split and score held-out nodes.
+
+    Returns a metrics dict: ``val_acc``, ``tran_acc`` (observed test nodes), ``ind_acc``
+    (held-out nodes; structure-aware students use their online adjacency rows), ``prod_acc``
+    and, for SA-MLP, ``ind_isolated_acc`` (latent predictor, no edges). With
+    ``return_scorer`` the :class:`OnlineScorer` is added under ``"scorer"``.
+    """
+    ind = inductive_split(graph, split, rate=config.held_out_rate, seed=config.seed)
+    if outputs.held_out_logits is None or outputs.logits.shape[0] != ind.num_observed:
+        raise ValueError("teacher outputs do not belong to this inductive split: train the teacher with "
+                         "setting='inductive' and the same held_out_rate and seed")
+    s = ind.split
+    trained = train_student(student, ind.observed_data, s.train, s.val, s.test, graph.num_classes, config,
+                            outputs.logits, device=device, progress=progress, desc=desc)
+    scorer = OnlineScorer(trained.model, trained.adjacency, sparse_features=config.sparse_features)
+    x_held = graph.data.x[ind.held_out_nodes]
+    y_held = graph.data.y[ind.held_out_nodes]
+    probs, _ = scorer.score(x_held, edge_index=ind.held_out_edge_index)
+    metrics = {"val_acc": trained.val_acc, "tran_acc": trained.test_acc, "ind_acc": accuracy(probs, y_held),
+               "best_epoch": trained.fit.best_epoch}
+    if architecture_of(student) == "sa-mlp" and trained.model.use_structure:
+        predictor, _ = train_latent_predictor(trained, outputs.logits, s.val, ind.observed_data.y, config,
+                                              device=device, progress=progress, desc=f"{desc or student} stage 2")
+        scorer.latent_predictor = predictor
+        isolated, _ = scorer.score(x_held, edge_index=torch.empty(2, 0, dtype=torch.long))
+        metrics["ind_isolated_acc"] = accuracy(isolated, y_held)
+    metrics["prod_acc"] = 0.8 * metrics["tran_acc"] + 0.2 * metrics["ind_acc"]
+    if return_scorer:
+        metrics["scorer"] = scorer
+    return metrics
+
+
+__all__ = ["LatentPredictor", "OnlineScorer", "evaluate_inductive_student", "train_latent_predictor"]
