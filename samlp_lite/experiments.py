@@ -13,7 +13,6 @@ from .runtime import pick_device, smoke_mode
 from .soft_labels import SETTINGS, get_teacher_outputs
 
 RESULTS_DIR = Path("results")
-SMOKE_RESULTS_DIR = RESULTS_DIR / "smoke"
 
 
 def parse_splits(text: str | Iterable[int] | None, num_splits: int) -> list[int]:
@@ -45,13 +44,19 @@ def parse_splits(text: str | Iterable[int] | None, num_splits: int) -> list[int]
 
 
 def record_path(path: str | Path | None) -> Path | None:
-    """Where a record goes: smoke runs are redirected under ``results/smoke/``."""
+    """Where a record goes: in smoke mode ``.../results/X`` becomes ``.../results/smoke/X``.
+
+    Smoke runs thereby never overwrite paper-scale records; paths outside a ``results``
+    folder are kept as given.
+    """
     if path is None:
         return None
     path = Path(path)
-    if smoke_mode() and SMOKE_RESULTS_DIR not in path.parents:
-        relative = path.relative_to(RESULTS_DIR) if RESULTS_DIR in path.parents else Path(path.name)
-        path = SMOKE_RESULTS_DIR / relative
+    parts = path.parts
+    if smoke_mode() and "results" in parts:
+        at = len(parts) - 1 - parts[::-1].index("results")
+        if parts[at + 1:at + 2] != ("smoke",):
+            path = Path(*parts[:at + 1], "smoke", *parts[at + 1:])
     return path
 
 

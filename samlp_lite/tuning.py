@@ -34,35 +34,50 @@ def grid(space: Mapping[str, Iterable[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, values)) for values in itertools.product(*(space[k] for k in keys))]
 
 
-def tune_teacher(dataset: str | GraphData, teacher: str, *, splits: str | Iterable[int] = "0-2",
-                 space: Mapping[str, Iterable[Any]] | None = None, json_path: str | Path | None = None,
-                 progress: bool = True, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Grid-search a teacher on a few splits; returns (and writes) a tuning record with the winner.
+def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits: str | Iterable[int] = "0-2",
+         space: Mapping[str, Iterable[Any]] | None = None, json_path: str | Path | None = None,
+         progress: bool = True, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Grid-search a teacher or a student on a few splits by mean validation accuracy.
 
-    Trained candidates land in the soft-label cache, so the winner's later full run reuses them.
+    Teachers use the ``teacher`` search space, students the ``student`` one (students read the
+    soft labels of ``teacher`` with its resolved config). Trained teacher candidates land in
+    the soft-label cache. Returns (and writes) a ``"kind": "tuning"`` record with every
+    candidate and the winner, whose overrides belong under ``tuned:`` in hyperparameters.yaml.
     """
-    if teacher not in TEACHERS:
-        raise ValueError(f"unknown teacher {teacher!r}; choose one of {list(TEACHERS)}")
+    from .distill import architecture_of, train_student_on_split, uses_teacher
+
+    is_teacher = model in TEACHERS
+    if not is_teacher:
+        architecture_of(model)
     graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
     chosen = parse_splits(splits, graph.num_splits)
-    candidates = grid(space or search_space("teacher"))
+    candidates = grid(space or search_space("teacher" if is_teacher else "student"))
+    teacher_config = resolve_config(graph.name, teacher)
+    teacher_outputs = {}
+    if not is_teacher and uses_teacher(model):
+        teacher_outputs = {split: get_teacher_outputs(graph, teacher, split, teacher_config, progress=progress)
+                           for split in chosen}
     start = time.perf_counter()
     rows = []
     for i, overrides in enumerate(candidates, 1):
-        config = resolve_config(graph.name, teacher, overrides)
+        config = resolve_config(graph.name, model, overrides)
         vals, tests = [], []
         for split in chosen:
-            out = get_teacher_outputs(graph, teacher, split, config, progress=False)
-            vals.append(out.metrics["val_acc"])
-            tests.append(out.metrics["test_acc"])
+            if is_teacher:
+                metrics = get_teacher_outputs(graph, model, split, config, progress=False).metrics
+            else:
+                metrics = train_student_on_split(graph, model, split, config, teacher_outputs.get(split),
+                                                 progress=False)
+            vals.append(metrics["val_acc"])
+            tests.append(metrics["test_acc"])
         rows.append({"overrides": overrides, "val_acc": statistics.fmean(vals), "test_acc": statistics.fmean(tests)})
         if progress:
-            echo(f"[{i}/{len(candidates)}] {teacher} {graph.name} {overrides}: "
+            echo(f"[{i}/{len(candidates)}] {model} {graph.name} {overrides}: "
                  f"val {100 * rows[-1]['val_acc']:.2f} test {100 * rows[-1]['test_acc']:.2f}")
     best = max(rows, key=lambda r: r["val_acc"])
-    echo(f"best for {teacher} on {graph.name}: {best['overrides']} (val {100 * best['val_acc']:.2f})")
-    record = {"kind": "tuning", "dataset": graph.name, "model": teacher, "splits": chosen,
-              "candidates": rows, "best": best,
+    echo(f"best for {model} on {graph.name}: {best['overrides']} (val {100 * best['val_acc']:.2f})")
+    record = {"kind": "tuning", "dataset": graph.name, "model": model,
+              "teacher": None if is_teacher else teacher, "splits": chosen, "candidates": rows, "best": best,
               "provenance": provenance(wall_s=time.perf_counter() - start, device=str(pick_device()))}
     path = record_path(json_path)
     if path is not None:

@@ -1,0 +1,26 @@
+"""``samlp-lite tune``: a small grid search on validation accuracy for a teacher or a student."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``tune`` sub-command."""
+    parser = subparsers.add_parser("tune", help="grid-search a teacher or student on validation accuracy",
+                                   description="Try every combination of the search space in "
+                                               "samlp_lite/config/tuning.yaml on a few splits and report the "
+                                               "best by mean validation accuracy.")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--model", required=True, help="teacher (gcn, sage, gat, appnp) or student name")
+    parser.add_argument("--teacher", default="sage", help="teacher of a distilled student (default sage)")
+    parser.add_argument("--splits", default="0-2", help="splits to average over (default 0-2)")
+    parser.add_argument("--json", dest="json_path", default=None, metavar="PATH")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ``tune`` sub-command."""
+    from ..tuning import tune
+
+    tune(args.dataset, args.model, teacher=args.teacher, splits=args.splits, json_path=args.json_path)
+    return 0

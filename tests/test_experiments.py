@@ -1,0 +1,46 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from samlp_lite.data import make_csbm
+from samlp_lite.experiments import parse_splits, record_path, run_student, run_teacher
+
+
+def test_parse_splits():
+    assert parse_splits("0-2,5", 10) == [0, 1, 2, 5]
+    assert parse_splits([3, 1, 3], 10) == [1, 3]
+    with pytest.raises(ValueError, match="splits 0-4"):
+        parse_splits("7", 5)
+    with pytest.raises(ValueError, match="cannot read splits"):
+        parse_splits("a-b", 5)
+
+
+def test_smoke_records_never_land_on_paper_scale_paths(monkeypatch):
+    monkeypatch.delenv("SAMLP_SMOKE", raising=False)
+    assert record_path("results/a/b.json") == Path("results/a/b.json")
+    monkeypatch.setenv("SAMLP_SMOKE", "1")
+    assert record_path("results/a/b.json") == Path("results/smoke/a/b.json")
+    assert record_path("/x/results/smoke/b.json") == Path("/x/results/smoke/b.json")
+    assert record_path("/tmp/other/b.json") == Path("/tmp/other/b.json")
+
+
+def test_teacher_and_student_records_follow_method_section_8(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAMLP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SAMLP_SMOKE", "1")
+    graph = make_csbm(num_nodes=120, num_classes=3, avg_degree=6, num_features=8, num_splits=3)
+    teacher = run_teacher(graph, "gcn", splits="0-1", json_path=tmp_path / "t.json", progress=False, echo=lambda s: None)
+    student = run_student(graph, "sa-mlp", "gcn", splits="0-1", json_path=tmp_path / "s.json", progress=False,
+                          echo=lambda s: None)
+    inductive = run_student(graph, "sa-mlp", "gcn", splits="1", setting="inductive", progress=False,
+                            echo=lambda s: None)
+    on_disk = json.loads((tmp_path / "s.json").read_text())
+    assert on_disk == json.loads(json.dumps(student))
+    for record in (teacher, student):
+        assert record["kind"] == "accuracy" and record["splits"] == [0, 1] and len(record["test_acc"]) == 2
+        assert all(0 <= a <= 1 for a in record["test_acc"])
+        assert {"command", "commit", "date", "machine", "device", "wall_s", "smoke"} <= set(record["provenance"])
+        assert record["provenance"]["smoke"] is True
+    assert teacher["teacher"] is None and student["teacher"] == "gcn" and student["model"] == "sa-mlp"
+    assert {"tran_acc", "ind_acc", "prod_acc", "ind_isolated_acc"} <= set(inductive)
+    assert "test_acc" not in inductive
