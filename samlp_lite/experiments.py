@@ -8,7 +8,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .config import RunConfig, resolve_config
 from .data import GraphData, load_dataset
-from .records import provenance, write_json_atomic
+from .config import config_hash
+from .records import provenance, read_json, write_json_atomic
 from .runtime import pick_device, smoke_mode
 from .soft_labels import SETTINGS, get_teacher_outputs
 
@@ -58,6 +59,45 @@ def record_path(path: str | Path | None) -> Path | None:
         if parts[at + 1:at + 2] != ("smoke",):
             path = Path(*parts[:at + 1], "smoke", *parts[at + 1:])
     return path
+
+
+def default_record_path(dataset: str, model: str, teacher: str | None, setting: str,
+                        root: str | Path = RESULTS_DIR) -> Path:
+    """Conventional place of a record: ``results/<setting>/<dataset>/[<teacher>/]<model>.json``."""
+    folder = Path(root) / setting / dataset
+    return (folder / teacher / f"{model}.json") if teacher else folder / f"{model}.json"
+
+
+class SplitCheckpoint:
+    """Per-split results of an unfinished run, kept next to its record as ``<record>.partial.json``.
+
+    A re-run with the same fingerprint (dataset, model, teacher, setting, configs) skips the
+    splits already done; the file goes away once the full record is written.
+    """
+
+    def __init__(self, record: Path | None, fingerprint: str):
+        self.path = record.with_name(record.name + ".partial.json") if record is not None else None
+        self.fingerprint = fingerprint
+        self.done: dict[int, dict] = {}
+        if self.path is not None and self.path.exists():
+            try:
+                saved = read_json(self.path)
+            except ValueError:
+                saved = {}
+            if saved.get("fingerprint") == fingerprint:
+                self.done = {int(k): v for k, v in saved.get("splits", {}).items()}
+
+    def save(self, split: int, metrics: dict) -> None:
+        """Record one finished split (atomically)."""
+        self.done[split] = metrics
+        if self.path is not None:
+            write_json_atomic(self.path, {"fingerprint": self.fingerprint,
+                                          "splits": {str(k): v for k, v in self.done.items()}})
+
+    def finish(self) -> None:
+        """Remove the checkpoint once the record is complete."""
+        if self.path is not None and self.path.exists():
+            self.path.unlink()
 
 
 def summarise(values: list[float]) -> tuple[float, float]:
@@ -117,23 +157,29 @@ def run_teacher(dataset: str | GraphData, teacher: str, *, splits: str | Iterabl
     config = resolve_config(graph.name, teacher, overrides)
     chosen = parse_splits(splits, graph.num_splits)
     device = pick_device(config.device)
-    start = time.perf_counter()
+    path = record_path(json_path)
+    checkpoint = SplitCheckpoint(path, f"{graph.name}|{teacher}|{setting}|{config_hash(config)}")
     per_split = []
     for split in chosen:
-        out = get_teacher_outputs(graph, teacher, split, config, setting=setting, use_cache=use_cache,
-                                  progress=progress, device=device)
-        per_split.append({**out.metrics, "from_cache": out.from_cache})
-    wall = time.perf_counter() - start
+        if split not in checkpoint.done:
+            split_start = time.perf_counter()
+            out = get_teacher_outputs(graph, teacher, split, config, setting=setting, use_cache=use_cache,
+                                      progress=progress, device=device)
+            checkpoint.save(split, {**out.metrics, "train_wall_s": out.metrics.get("wall_s"),
+                                    "wall_s": time.perf_counter() - split_start, "from_cache": out.from_cache})
+        per_split.append(checkpoint.done[split])
+    wall = sum(float(m.get("wall_s", 0.0)) for m in per_split)
     metrics = ["val_acc", "test_acc"] if setting == "transductive" else ["val_acc", "tran_acc", "ind_acc", "prod_acc"]
     cached = sum(bool(m["from_cache"]) for m in per_split)
     print_summary(f"{teacher} on {graph.name} ({setting}, {len(chosen)} splits, {cached} from cache, "
                   f"device {device})", chosen, per_split, metrics, echo)
     record = accuracy_record(dataset=graph.name, model=teacher, teacher=None, setting=setting, splits=chosen,
                              per_split=per_split, config=config, wall_s=wall, device=str(device),
-                             extra={"from_cache": [bool(m["from_cache"]) for m in per_split]})
-    path = record_path(json_path)
+                             extra={"from_cache": [bool(m["from_cache"]) for m in per_split],
+                                    "train_wall_s": [m.get("train_wall_s") for m in per_split]})
     if path is not None:
         write_json_atomic(path, record)
+        checkpoint.finish()
         echo(f"record written to {path}")
     return record
 
@@ -167,10 +213,15 @@ def run_student(dataset: str | GraphData, student: str, teacher: str = "sage", *
     teacher_config = resolve_config(graph.name, teacher, teacher_overrides)
     chosen = parse_splits(splits, graph.num_splits)
     device = pick_device(config.device)
-    start = time.perf_counter()
+    path = record_path(json_path)
+    checkpoint = SplitCheckpoint(path, f"{graph.name}|{student}|{teacher}|{setting}|{config_hash(config)}|"
+                                       f"{config_hash(teacher_config)}")
     per_split = []
+    outputs = None
     for split in chosen:
-        outputs = None
+        if split in checkpoint.done:
+            per_split.append(checkpoint.done[split])
+            continue
         if uses_teacher(student) or setting == "inductive":
             outputs = get_teacher_outputs(graph, teacher, split, teacher_config, setting=setting,
                                           use_cache=use_cache, progress=progress, device=device)
@@ -183,8 +234,9 @@ def run_student(dataset: str | GraphData, student: str, teacher: str = "sage", *
             metrics = evaluate_inductive_student(graph, student, split, config, outputs, device=device,
                                                  progress=progress, desc=desc)
         metrics["wall_s"] = time.perf_counter() - split_start
+        checkpoint.save(split, metrics)
         per_split.append(metrics)
-    wall = time.perf_counter() - start
+    wall = sum(float(m.get("wall_s", 0.0)) for m in per_split)
     metrics_shown = ["val_acc", "test_acc"] if setting == "transductive" else (
         ["val_acc", "tran_acc", "ind_acc", "prod_acc"] + (["ind_isolated_acc"] if "ind_isolated_acc" in per_split[0] else []))
     taught = uses_teacher(student)
@@ -192,10 +244,10 @@ def run_student(dataset: str | GraphData, student: str, teacher: str = "sage", *
                   f"{len(chosen)} splits, device {device})", chosen, per_split, metrics_shown, echo)
     record = accuracy_record(dataset=graph.name, model=student, teacher=teacher if taught else None, setting=setting,
                              splits=chosen, per_split=per_split, config=config, wall_s=wall, device=str(device),
-                             extra={"teacher_config": teacher_config.to_dict() if outputs is not None else None,
-                                    "best_epoch": [m.get("best_epoch") for m in per_split]})
-    path = record_path(json_path)
+                             extra={"teacher_config": teacher_config.to_dict() if taught or setting == "inductive"
+                                    else None, "best_epoch": [m.get("best_epoch") for m in per_split]})
     if path is not None:
         write_json_atomic(path, record)
+        checkpoint.finish()
         echo(f"record written to {path}")
     return record

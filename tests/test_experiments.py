@@ -44,3 +44,29 @@ def test_teacher_and_student_records_follow_method_section_8(tmp_path, monkeypat
     assert teacher["teacher"] is None and student["teacher"] == "gcn" and student["model"] == "sa-mlp"
     assert {"tran_acc", "ind_acc", "prod_acc", "ind_isolated_acc"} <= set(inductive)
     assert "test_acc" not in inductive
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+
+    monkeypatch.setenv("SAMLP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SAMLP_SMOKE", "1")
+    graph = make_csbm(num_nodes=120, num_classes=3, avg_degree=6, num_features=8, num_splits=3)
+    target = tmp_path / "glnn.json"
+    from samlp_lite import distill
+
+    calls = []
+    original = distill.train_student_on_split
+
+    def flaky(graph, student, split, *args, **kwargs):
+        calls.append(split)
+        if split == 2 and len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(graph, student, split, *args, **kwargs)
+
+    monkeypatch.setattr(distill, "train_student_on_split", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run_student(graph, "glnn", "gcn", splits="0-2", json_path=target, progress=False, echo=lambda s: None)
+    assert not target.exists() and target.with_name("glnn.json.partial.json").exists()
+    record = run_student(graph, "glnn", "gcn", splits="0-2", json_path=target, progress=False, echo=lambda s: None)
+    assert calls == [0, 1, 2, 2] and record["splits"] == [0, 1, 2] and len(record["test_acc"]) == 3
+    assert target.exists() and not target.with_name("glnn.json.partial.json").exists()
