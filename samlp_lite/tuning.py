@@ -21,8 +21,13 @@ SEARCH_SPACES_PATH = Path(__file__).parent / "config" / "tuning.yaml"
 
 
 def search_space(kind: str, path: str | Path = SEARCH_SPACES_PATH) -> dict[str, list]:
-    """The grid for ``kind`` (``teacher`` or ``student``) from ``tuning.yaml``."""
+    """The grid for a model name, or for ``teacher`` / ``student``, from ``tuning.yaml``.
+
+    A model name without its own entry falls back to ``teacher`` (GNNs) or ``student``.
+    """
     spaces = yaml.safe_load(Path(path).read_text()) or {}
+    if kind not in spaces and kind not in ("teacher", "student"):
+        kind = "teacher" if kind in TEACHERS else "student"
     if kind not in spaces:
         raise ValueError(f"no search space {kind!r} in {path}; it has {sorted(spaces)}")
     return {key: list(values) for key, values in spaces[kind].items()}
@@ -51,7 +56,7 @@ def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits:
         architecture_of(model)
     graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
     chosen = parse_splits(splits, graph.num_splits)
-    candidates = grid(space or search_space("teacher" if is_teacher else "student"))
+    candidates = grid(space or search_space(model))
     teacher_config = resolve_config(graph.name, teacher)
     teacher_outputs = {}
     if not is_teacher and uses_teacher(model):
@@ -83,3 +88,26 @@ def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits:
     if path is not None:
         write_json_atomic(path, record)
     return record
+
+
+STUDENT_SEQUENCE = ("glnn", "linkx", "sa-mlp-nomix", "sa-mlp")
+
+
+def tune_students(dataset: str | GraphData, teacher: str = "sage", *, splits: str | Iterable[int] = "0-1",
+                  root: str | Path = "results/tuning", progress: bool = True,
+                  echo: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
+    """Tune GLNN, LINKX and SA-MLP without mixing, then SA-MLP's mixing on top of the best no-mix values.
+
+    Records go to ``<root>/<teacher>/<dataset>/<model>.json``. Returns the best overrides per
+    model, ready for the ``tuned:`` section of hyperparameters.yaml.
+    """
+    graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
+    best: dict[str, dict[str, Any]] = {}
+    for model in STUDENT_SEQUENCE:
+        space = search_space(model)
+        if model == "sa-mlp":
+            space = {**{k: [v] for k, v in best["sa-mlp-nomix"].items()}, **space}
+        record = tune(graph, model, teacher=teacher, splits=splits, space=space, progress=progress, echo=echo,
+                      json_path=Path(root) / teacher / graph.name / f"{model}.json")
+        best[model] = record["best"]["overrides"]
+    return best

@@ -4,11 +4,14 @@ from samlp_lite.data import make_csbm
 from samlp_lite.tuning import grid, search_space, tune
 
 
-def test_grid_is_the_cartesian_product():
+def test_grid_is_the_cartesian_product(tmp_path):
+    (tmp_path / "empty.yaml").write_text("teacher: {hidden: [1]}\n")
     assert grid({"a": [1, 2], "b": ["x"]}) == [{"a": 1, "b": "x"}, {"a": 2, "b": "x"}]
     assert set(search_space("teacher")) and set(search_space("student"))
+    assert search_space("gat") == search_space("teacher") and search_space("glnn") == search_space("student")
+    assert "adj_norm" in search_space("sa-mlp-nomix")
     with pytest.raises(ValueError, match="no search space"):
-        search_space("critic")
+        search_space("critic", path=tmp_path / "empty.yaml")
 
 
 @pytest.mark.parametrize("model", ["gcn", "glnn"])
