@@ -220,11 +220,32 @@ def train_student(name: str, data: Data, train_idx: Tensor, val_idx: Tensor, tes
 
 
 def train_student_on_split(graph: "GraphData", student: str, split: int, config: RunConfig,
-                             outputs: "TeacherOutputs | None", *, device: torch.device | str | None = None,
-                             progress: bool = True, desc: str | None = None) -> dict:
-    """Train a student on one transductive split; returns ``val_acc``, ``test_acc``, ``best_epoch``."""
+                           outputs: "TeacherOutputs | None", *, device: torch.device | str | None = None,
+                           progress: bool = True, desc: str | None = None, teacher: nn.Module | None = None) -> dict:
+    """Train a student on one transductive split; returns ``val_acc``, ``test_acc``, ``best_epoch``.
+
+    ``teacher`` (the trained GNN) is needed only for ``mix_target=teacher``.
+    """
     s = graph.split(split)
+    virtual = virtual_target_from_teacher(teacher, graph.data, config) if config.mix_target == "teacher" else None
     trained = train_student(student, graph.data, s.train, s.val, s.test, graph.num_classes, config,
-                            outputs.logits if outputs is not None else None, device=device, progress=progress,
-                            desc=desc)
+                            outputs.logits if outputs is not None else None, virtual_target=virtual, device=device,
+                            progress=progress, desc=desc)
     return {"val_acc": trained.val_acc, "test_acc": trained.test_acc, "best_epoch": trained.fit.best_epoch}
+
+
+def virtual_target_from_teacher(teacher: nn.Module | None, data: Data, config: RunConfig) -> VirtualTargetFn:
+    """``mix_target=teacher``: the teacher's soft labels on virtual nodes that mix two neighbourhoods."""
+    if teacher is None:
+        raise ValueError("mix_target=teacher needs the trained teacher model (get_teacher_outputs(need_model=True) "
+                         "and samlp_lite.soft_labels.load_teacher_model)")
+
+    def target(nodes: Tensor, perm: Tensor, mu: Tensor) -> Tensor:
+        features = None
+        if config.mix_features:
+            weight = torch.as_tensor(mu, dtype=data.x.dtype).cpu().reshape(-1, 1)
+            features = weight * data.x[nodes.cpu()] + (1 - weight) * data.x[nodes.cpu()[perm.cpu()]]
+        logits = teacher.predict_virtual(data, nodes, perm, mu, features)
+        return teacher_probabilities(logits, config.tau).to(nodes.device)
+
+    return target

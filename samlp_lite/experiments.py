@@ -11,7 +11,7 @@ from .data import GraphData, load_dataset
 from .config import config_hash
 from .records import provenance, read_json, write_json_atomic
 from .runtime import pick_device, smoke_mode
-from .soft_labels import SETTINGS, get_teacher_outputs
+from .soft_labels import SETTINGS, get_teacher_outputs, load_teacher_model
 
 RESULTS_DIR = Path("results")
 
@@ -222,17 +222,21 @@ def run_student(dataset: str | GraphData, student: str, teacher: str = "sage", *
         if split in checkpoint.done:
             per_split.append(checkpoint.done[split])
             continue
+        teacher_model = None
         if uses_teacher(student) or setting == "inductive":
+            need_model = config.mix_target == "teacher" and uses_teacher(student)
             outputs = get_teacher_outputs(graph, teacher, split, teacher_config, setting=setting,
-                                          use_cache=use_cache, progress=progress, device=device)
+                                          use_cache=use_cache, progress=progress, device=device, need_model=need_model)
+            if need_model:
+                teacher_model = load_teacher_model(graph, teacher, teacher_config, outputs, device)
         split_start = time.perf_counter()
         desc = f"{student} on {graph.name} split {split}"
         if setting == "transductive":
             metrics = train_student_on_split(graph, student, split, config, outputs, device=device,
-                                               progress=progress, desc=desc)
+                                             progress=progress, desc=desc, teacher=teacher_model)
         else:
             metrics = evaluate_inductive_student(graph, student, split, config, outputs, device=device,
-                                                 progress=progress, desc=desc)
+                                                 progress=progress, desc=desc, teacher=teacher_model)
         metrics["wall_s"] = time.perf_counter() - split_start
         checkpoint.save(split, metrics)
         per_split.append(metrics)

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from .config import RunConfig
 from .data import GraphData, inductive_split
-from .distill import TrainedStudent, architecture_of, predict, train_student
+from .distill import TrainedStudent, architecture_of, train_student, uses_teacher, virtual_target_from_teacher
 from .features import select_rows, to_model_features
 from .losses import kd_loss, teacher_probabilities
 from .runtime import pick_device, seed_everything
@@ -164,21 +164,24 @@ def train_latent_predictor(student: TrainedStudent, teacher_logits: Tensor, val_
 def evaluate_inductive_student(graph: GraphData, student: str, split: int, config: RunConfig,
                                outputs: TeacherOutputs, *, device: torch.device | str | None = None,
                                progress: bool = True, desc: str | None = None,
-                               return_scorer: bool = False) -> dict:
+                               return_scorer: bool = False, teacher: nn.Module | None = None) -> dict:
     """Train a student on the observed graph of one split and score held-out nodes.
 
     Returns a metrics dict: ``val_acc``, ``tran_acc`` (observed test nodes), ``ind_acc``
     (held-out nodes; structure-aware students use their online adjacency rows), ``prod_acc``
     and, for SA-MLP, ``ind_isolated_acc`` (latent predictor, no edges). With
-    ``return_scorer`` the :class:`OnlineScorer` is added under ``"scorer"``.
+    ``return_scorer`` the :class:`OnlineScorer` is added under ``"scorer"``. ``teacher`` (the GNN
+    trained on the observed graph) is needed only for ``mix_target=teacher``.
     """
     ind = inductive_split(graph, split, rate=config.held_out_rate, seed=config.seed)
     if outputs.held_out_logits is None or outputs.logits.shape[0] != ind.num_observed:
         raise ValueError("teacher outputs do not belong to this inductive split: train the teacher with "
                          "setting='inductive' and the same held_out_rate and seed")
     s = ind.split
+    virtual = (virtual_target_from_teacher(teacher, ind.observed_data, config)
+               if config.mix_target == "teacher" and uses_teacher(student) else None)
     trained = train_student(student, ind.observed_data, s.train, s.val, s.test, graph.num_classes, config,
-                            outputs.logits, device=device, progress=progress, desc=desc)
+                            outputs.logits, virtual_target=virtual, device=device, progress=progress, desc=desc)
     scorer = OnlineScorer(trained.model, trained.adjacency, sparse_features=config.sparse_features)
     x_held = graph.data.x[ind.held_out_nodes]
     y_held = graph.data.y[ind.held_out_nodes]

@@ -34,6 +34,22 @@ class TeacherOutputs:
     from_cache: bool
     held_out_logits: Tensor | None = None
     history: list = field(default_factory=list)
+    model_state: dict[str, Tensor] = field(default_factory=dict)
+
+
+MODEL_PREFIX = "model."
+
+
+def load_teacher_model(graph: GraphData, teacher: str, config: RunConfig, outputs: TeacherOutputs,
+                       device: torch.device | str | None = None):
+    """Rebuild the trained teacher from the weights stored with its soft labels (for ``mix_target=teacher``)."""
+    from .teachers import build_teacher
+
+    if not outputs.model_state:
+        raise ValueError("these teacher outputs carry no weights; call get_teacher_outputs(..., need_model=True)")
+    model = build_teacher(teacher, graph.num_features, graph.num_classes, config)
+    model.load_state_dict(outputs.model_state)
+    return model.to(device or "cpu").eval()
 
 
 def teacher_cache_key(graph: GraphData, teacher: str, split: int, config: RunConfig, setting: str) -> CacheKey:
@@ -44,7 +60,7 @@ def teacher_cache_key(graph: GraphData, teacher: str, split: int, config: RunCon
 
 def get_teacher_outputs(graph: GraphData, teacher: str, split: int, config: RunConfig, *,
                         setting: str = "transductive", use_cache: bool = True, progress: bool = True,
-                        device: torch.device | str | None = None) -> TeacherOutputs:
+                        device: torch.device | str | None = None, need_model: bool = False) -> TeacherOutputs:
     """Return the teacher's soft labels on one split, training it only when the cache misses.
 
     Args:
@@ -56,6 +72,8 @@ def get_teacher_outputs(graph: GraphData, teacher: str, split: int, config: RunC
         use_cache: read and write the soft-label cache.
         progress: progress bar while training.
         device: ``None`` picks CUDA when present.
+        need_model: the teacher's weights are needed too (``mix_target=teacher``); a cache entry
+            without them is retrained.
     """
     from .teachers import train_teacher
 
@@ -75,10 +93,10 @@ def get_teacher_outputs(graph: GraphData, teacher: str, split: int, config: RunC
         except StaleCacheEntry as err:
             print(f"teacher cache entry ignored and retrained: {err}")
             hit = None
-        if hit is not None:
+        if hit is not None and (not need_model or any(k.startswith(MODEL_PREFIX) for k in hit[0])):
             tensors, meta = hit
             return TeacherOutputs(logits=tensors["logits"], held_out_logits=tensors.get("held_out_logits"),
-                                  metrics=meta, from_cache=True)
+                                  metrics=meta, from_cache=True, model_state=_model_state(tensors))
 
     start = time.perf_counter()
     desc = f"{teacher} on {graph.name} split {split}"
@@ -103,7 +121,13 @@ def get_teacher_outputs(graph: GraphData, teacher: str, split: int, config: RunC
                    "prod_acc": 0.8 * tran + 0.2 * ind_acc}
     metrics.update(wall_s=time.perf_counter() - start, best_epoch=trained.fit.best_epoch,
                    epochs_run=trained.fit.epochs_run)
+    tensors.update({MODEL_PREFIX + name: value for name, value in trained.model.state_dict().items()})
     if use_cache:
         save_soft_labels(key, tensors, metrics)
     return TeacherOutputs(logits=tensors["logits"], held_out_logits=tensors.get("held_out_logits"),
-                          metrics=metrics, from_cache=False, history=trained.fit.history)
+                          metrics=metrics, from_cache=False, history=trained.fit.history,
+                          model_state=_model_state(tensors))
+
+
+def _model_state(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {name[len(MODEL_PREFIX):]: value for name, value in tensors.items() if name.startswith(MODEL_PREFIX)}

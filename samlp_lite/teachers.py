@@ -17,11 +17,11 @@ from torch_geometric.data import Data
 from torch_geometric.nn import APPNP, SAGEConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import GAT, GCN, MLP, GraphSAGE
-from torch_geometric.utils import to_torch_csr_tensor
+from torch_geometric.utils import coalesce, to_torch_csr_tensor
 
 from .config import RunConfig
 from .features import feature_dropout, to_model_features
-from .sampling import InNeighbors, layerwise_inference, neighbor_batches
+from .sampling import InNeighbors, layerwise_inference, neighbor_batches, sample_in_edges
 from .training import FitResult, accuracy, fit_with_early_stopping
 
 TEACHERS = ("gcn", "sage", "gat", "appnp")
@@ -114,6 +114,46 @@ class Teacher(nn.Module):
         if self.name == "gcn":
             return gcn_norm(edge_index, None, num_nodes, add_self_loops=True)
         return edge_index, None
+
+    @torch.no_grad()
+    def predict_virtual(self, data: Data, nodes: Tensor, perm: Tensor, mu: Tensor | float,
+                        features: Tensor | None = None) -> Tensor:
+        """Logits ``[B, C]`` for virtual nodes that mix the neighbourhoods of ``nodes`` and ``nodes[perm]``.
+
+        Virtual node k receives the in-edges of ``nodes[k]`` with weight ``mu_k`` and those of
+        ``nodes[perm[k]]`` with weight ``1 - mu_k``, and has features ``features[k]`` (default
+        ``x[nodes[k]]``). It has no out-edges, so real nodes are unaffected. GCN and APPNP use
+        the weights in their normalisation; GraphSAGE and GAT, whose PyG layers take no edge
+        weights, see the unweighted union of both neighbourhoods.
+        """
+        self.eval()
+        device = next(self.parameters()).device
+        num_nodes, batch = data.num_nodes, nodes.numel()
+        mu = torch.as_tensor(mu, dtype=torch.float32).expand(batch).cpu()
+        graph = InNeighbors.from_edge_index(data.edge_index, num_nodes)
+        sources, weights, targets = [], [], []
+        for partner, weight in ((nodes.cpu(), mu), (nodes.cpu()[perm.cpu()], 1.0 - mu)):
+            src, position, _ = sample_in_edges(graph, partner, -1)
+            sources.append(src)
+            weights.append(weight[position])
+            targets.append(num_nodes + position)
+        edge_index = torch.cat([data.edge_index, torch.stack([torch.cat(sources), torch.cat(targets)])], dim=1)
+        edge_weight = torch.cat([torch.ones(data.edge_index.shape[1]), torch.cat(weights)])
+        x_virtual = features if features is not None else data.x[nodes.cpu()]
+        x = torch.cat([data.x, x_virtual.to(data.x.dtype)]).to(device)
+        total = num_nodes + batch
+        if self.name == "appnp" and not self.prenormalized:
+            return self.gnn.propagate(self.gnn.mlp(x), edge_index.to(device), edge_weight.to(device))[num_nodes:].cpu()
+        if self.name in ("gcn", "appnp"):
+            edge_index, edge_weight = gcn_norm(edge_index, edge_weight, total, add_self_loops=True)
+            if self.name == "gcn":
+                return self.gnn(x, edge_index.to(device), edge_weight=edge_weight.to(device))[num_nodes:].cpu()
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Sparse")
+                adj = to_torch_csr_tensor(edge_index.flip(0), edge_weight, size=(total, total))
+            return self.gnn.propagate(self.gnn.mlp(x), adj.to(device))[num_nodes:].cpu()
+        edge_index = coalesce(edge_index, num_nodes=total)
+        return self.gnn(x, edge_index.to(device))[num_nodes:].cpu()
 
     def prepare_graph(self, edge_index: Tensor, num_nodes: int) -> Tensor:
         """What :meth:`forward` takes as its graph argument for a whole graph.

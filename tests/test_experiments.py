@@ -70,3 +70,14 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     record = run_student(graph, "glnn", "gcn", splits="0-2", json_path=target, progress=False, echo=lambda s: None)
     assert calls == [0, 1, 2, 2] and record["splits"] == [0, 1, 2] and len(record["test_acc"]) == 3
     assert target.exists() and not target.with_name("glnn.json.partial.json").exists()
+
+
+@pytest.mark.parametrize("setting", ["transductive", "inductive"])
+def test_mix_target_teacher_runs_with_the_cached_teacher_weights(tmp_path, monkeypatch, setting):
+    monkeypatch.setenv("SAMLP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SAMLP_SMOKE", "1")
+    graph = make_csbm(num_nodes=120, num_classes=3, avg_degree=6, num_features=8, num_splits=1)
+    record = run_student(graph, "sa-mlp", "gcn", splits="0", setting=setting, progress=False, echo=lambda s: None,
+                         overrides={"mix_target": "teacher", "beta": 1.0, "mix_features": True})
+    assert record["config"]["mix_target"] == "teacher"
+    assert all(0 <= a <= 1 for a in record["val_acc"])

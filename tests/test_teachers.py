@@ -121,3 +121,32 @@ def test_prepared_full_batch_graph_matches_pyg_edge_index_model(homophilous, nam
     assert torch.allclose(prepared, expected, atol=1e-5)
     assert torch.allclose(minibatch(data.x, *minibatch.minibatch_graph(data.edge_index, data.num_nodes)), expected,
                           atol=1e-5)
+
+
+@pytest.mark.parametrize("name", TEACHERS)
+def test_virtual_node_with_mu_one_predicts_like_its_source_node(homophilous, name):
+    model = build_teacher(name, homophilous.num_features, homophilous.num_classes, FAST).eval()
+    data = homophilous.data
+    nodes = torch.tensor([3, 10, 57])
+    perm = torch.tensor([2, 0, 1])
+    full = model.predict_all(data)
+    virtual = model.predict_virtual(data, nodes, perm, 1.0)
+    if name in ("gcn", "appnp"):
+        assert torch.allclose(virtual, full[nodes], atol=1e-5)
+    mixed = model.predict_virtual(data, nodes, perm, torch.tensor([0.3, 0.5, 0.9]))
+    assert mixed.shape == (3, homophilous.num_classes) and torch.isfinite(mixed).all()
+    same = model.predict_virtual(data, nodes, torch.arange(3), 0.5)
+    if name in ("sage", "gat"):
+        assert torch.allclose(same, full[nodes], atol=1e-5)
+
+
+def test_teacher_weights_are_cached_and_rebuild_the_same_model(homophilous, tmp_path, monkeypatch):
+    from samlp_lite.soft_labels import load_teacher_model
+
+    monkeypatch.setenv("SAMLP_CACHE", str(tmp_path))
+    config = FAST.replace(max_epochs=5)
+    get_teacher_outputs(homophilous, "sage", 0, config, progress=False)
+    cached = get_teacher_outputs(homophilous, "sage", 0, config, progress=False, need_model=True)
+    assert cached.from_cache and cached.model_state
+    model = load_teacher_model(homophilous, "sage", config, cached)
+    assert torch.allclose(model.predict_all(homophilous.data), cached.logits, atol=1e-5)
