@@ -7,7 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .structure import gather_csr_rows
+
 SPARSE_DENSITY_THRESHOLD = 0.1
+SPARSE_LAYOUTS = (torch.sparse_coo, torch.sparse_csr)
 
 
 def feature_density(x: Tensor) -> float:
@@ -50,18 +53,42 @@ def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
     return F.dropout(x, p, True)
 
 
-def select_rows(x: Tensor, index: Tensor) -> Tensor:
-    """Rows ``index`` of a dense or sparse CSR matrix, keeping its layout."""
-    if x.layout != torch.sparse_csr:
-        return x[index]
-    crow, col, values = x.crow_indices(), x.col_indices(), x.values()
-    starts, ends = crow[index], crow[index + 1]
-    lengths = ends - starts
-    new_crow = torch.zeros(index.numel() + 1, dtype=crow.dtype, device=crow.device)
-    new_crow[1:] = torch.cumsum(lengths, 0)
-    row_of_entry = torch.repeat_interleave(torch.arange(index.numel(), device=crow.device), lengths)
-    position = torch.arange(int(new_crow[-1]), device=crow.device) - new_crow[:-1][row_of_entry]
-    source = starts[row_of_entry] + position
+def is_sparse(x: Tensor) -> bool:
+    """True for a torch sparse COO or CSR tensor."""
+    return x.layout in SPARSE_LAYOUTS
+
+
+def to_sparse_features(x: Tensor, layout: str = "csr") -> Tensor:
+    """Convert a feature matrix ``[N, d]`` to a sparse float tensor.
+
+    Args:
+        x: dense or sparse ``[N, d]``.
+        layout: ``csr`` (default; the fastest first layer on CPU) or ``coo``.
+
+    Returns:
+        The same values in the requested sparse layout.
+    """
+    if layout not in ("csr", "coo"):
+        raise ValueError(f"layout must be 'csr' or 'coo', got {layout!r}")
+    x = x.float()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(new_crow, col[source], values[source], (index.numel(), x.shape[1]))
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        if layout == "coo":
+            return x.to_sparse_coo().coalesce() if x.layout != torch.sparse_coo else x.coalesce()
+        return x.to_sparse_csr()
+
+
+def select_rows(x: Tensor, nodes: Tensor) -> Tensor:
+    """Rows ``nodes`` (long ``[B]``) of a dense, COO or CSR ``[N, d]`` matrix, same layout."""
+    if x.layout == torch.sparse_csr:
+        positions, offsets = gather_csr_rows(x.crow_indices(), nodes)
+        crow = torch.cat([offsets, offsets.new_tensor([positions.numel()])])
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            return torch.sparse_csr_tensor(
+                crow, x.col_indices()[positions], x.values()[positions],
+                size=(nodes.numel(), x.size(1)), check_invariants=False,
+            )
+    if x.layout == torch.sparse_coo:
+        return x.index_select(0, nodes)
+    return x[nodes]

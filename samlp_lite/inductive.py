@@ -22,7 +22,7 @@ from .features import select_rows, to_model_features
 from .losses import kd_loss, teacher_probabilities
 from .runtime import pick_device, seed_everything
 from .soft_labels import TeacherOutputs
-from .structure import AdjacencyBatch, AdjacencyRows
+from .structure import AdjacencyRows
 from .students import SAMLP
 from .training import FitResult, accuracy, fit_with_early_stopping
 

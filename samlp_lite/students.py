@@ -5,12 +5,11 @@ batch nodes, dense or a torch sparse COO/CSR matrix, and ``adj`` is the
 :class:`~samlp_lite.structure.AdjacencyBatch` of the same nodes (the MLP ignores it). The
 result is ``[B, C]`` logits. The first layer of every feature path is an ``F.linear`` on
 ``x``, which runs as a sparse-dense matmul (with backward to the weight) when ``x`` is
-sparse; CSR is the fastest layout on CPU (see :func:`to_sparse_features`).
+sparse; CSR is the fastest layout on CPU (see :func:`samlp_lite.features.to_sparse_features`).
 """
 from __future__ import annotations
 
 import difflib
-import warnings
 from typing import Any, NamedTuple
 
 import torch
@@ -18,52 +17,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn.models import LINKX
 
-from .structure import AdjacencyBatch, gather_csr_rows
+from .structure import AdjacencyBatch
 
 NORMS = ("none", "batch", "layer")
 COMBINES = ("gate", "sum", "concat")
-SPARSE_LAYOUTS = (torch.sparse_coo, torch.sparse_csr)
-
-
-def is_sparse(x: Tensor) -> bool:
-    """True for a torch sparse COO or CSR tensor."""
-    return x.layout in SPARSE_LAYOUTS
-
-
-def to_sparse_features(x: Tensor, layout: str = "csr") -> Tensor:
-    """Convert a feature matrix ``[N, d]`` to a sparse float tensor.
-
-    Args:
-        x: dense or sparse ``[N, d]``.
-        layout: ``csr`` (default; the fastest first layer on CPU) or ``coo``.
-
-    Returns:
-        The same values in the requested sparse layout.
-    """
-    if layout not in ("csr", "coo"):
-        raise ValueError(f"layout must be 'csr' or 'coo', got {layout!r}")
-    x = x.float()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        if layout == "coo":
-            return x.to_sparse_coo().coalesce() if x.layout != torch.sparse_coo else x.coalesce()
-        return x.to_sparse_csr()
-
-
-def select_rows(x: Tensor, nodes: Tensor) -> Tensor:
-    """Rows ``nodes`` (long ``[B]``) of a dense, COO or CSR ``[N, d]`` matrix, same layout."""
-    if x.layout == torch.sparse_csr:
-        positions, offsets = gather_csr_rows(x.crow_indices(), nodes)
-        crow = torch.cat([offsets, offsets.new_tensor([positions.numel()])])
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            return torch.sparse_csr_tensor(
-                crow, x.col_indices()[positions], x.values()[positions],
-                size=(nodes.numel(), x.size(1)), check_invariants=False,
-            )
-    if x.layout == torch.sparse_coo:
-        return x.index_select(0, nodes)
-    return x[nodes]
 
 
 def _check_features(x: Tensor, num_features: int, adj: AdjacencyBatch | None) -> None:

@@ -9,7 +9,8 @@ from samlp_lite.losses import (
     teacher_probabilities,
 )
 from samlp_lite.structure import AdjacencyBatch, AdjacencyRows
-from samlp_lite.students import MLP, SAMLP, to_sparse_features
+from samlp_lite.features import to_sparse_features
+from samlp_lite.students import MLP, SAMLP
 
 NUM_NODES, NUM_FEATURES, NUM_CLASSES = 10, 6, 3
 

@@ -7,9 +7,9 @@ from torch_geometric.utils import coalesce
 from samlp_lite.losses import label_loss
 from samlp_lite.structure import AdjacencyRows
 from samlp_lite.students import (
-    MLP, SAMLP, LINKXStudent, SAMLPOutput, build_student, count_parameters, select_rows,
-    to_sparse_features,
+    MLP, SAMLP, LINKXStudent, SAMLPOutput, build_student, count_parameters,
 )
+from samlp_lite.features import select_rows, to_sparse_features
 
 NUM_NODES, NUM_FEATURES, NUM_CLASSES = 15, 9, 3
 
