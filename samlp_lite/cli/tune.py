@@ -11,16 +11,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                "samlp_lite/config/tuning.yaml on a few splits and report the "
                                                "best by mean validation accuracy.")
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--model", required=True, help="teacher (gcn, sage, gat, appnp) or student name")
+    parser.add_argument("--model", required=True,
+                        help="teacher (gcn, sage, gat, appnp), student name, or 'students' for the whole student "
+                             "sequence (GLNN, LINKX, SA-MLP without and with mixing)")
     parser.add_argument("--teacher", default="sage", help="teacher of a distilled student (default sage)")
     parser.add_argument("--splits", default="0-2", help="splits to average over (default 0-2)")
-    parser.add_argument("--json", dest="json_path", default=None, metavar="PATH")
+    parser.add_argument("--json", dest="json_path", default=None, metavar="PATH",
+                        help="record path (with --model students: the folder, default results/tuning)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``tune`` sub-command."""
-    from ..tuning import tune
+    from ..tuning import tune, tune_students
 
+    if args.model == "students":
+        best = tune_students(args.dataset, args.teacher, splits=args.splits, root=args.json_path or "results/tuning")
+        print("best overrides (for the tuned: section of hyperparameters.yaml):")
+        for model, overrides in best.items():
+            print(f"  {model}: {overrides}")
+        return 0
     tune(args.dataset, args.model, teacher=args.teacher, splits=args.splits, json_path=args.json_path)
     return 0
