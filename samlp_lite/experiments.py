@@ -4,7 +4,10 @@ from __future__ import annotations
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from .config import RunConfig, resolve_config
 from .data import GraphData, load_dataset
@@ -12,6 +15,7 @@ from .config import config_hash
 from .records import provenance, read_json, write_json_atomic
 from .runtime import pick_device, smoke_mode
 from .soft_labels import SETTINGS, get_teacher_outputs, load_teacher_model
+from .teachers import TEACHERS
 
 RESULTS_DIR = Path("results")
 
@@ -255,3 +259,30 @@ def run_student(dataset: str | GraphData, student: str, teacher: str = "sage", *
         checkpoint.finish()
         echo(f"record written to {path}")
     return record
+
+
+def compare_models(dataset: str | GraphData, jobs: Iterable[tuple[str, str, Mapping[str, Any]]], *,
+                   teacher: str = "sage", splits: str | Iterable[int] | None = "0", setting: str = "transductive",
+                   progress: bool = True) -> "pd.DataFrame":
+    """Run several (label, model, overrides) jobs on the same splits; one row per job.
+
+    The frame has ``label``, ``model``, ``mean``, ``std`` (of ``test_acc``, or ``prod_acc``
+    inductively) and the per-split values; ablation and sensitivity tables are built from it.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
+    metric = "test_acc" if setting == "transductive" else "prod_acc"
+    rows = []
+    for label, model, overrides in tqdm(list(jobs), desc=f"models on {graph.name}", disable=not progress):
+        if model in TEACHERS:
+            record = run_teacher(graph, model, splits=splits, setting=setting, overrides=overrides,
+                                 progress=False, echo=lambda s: None)
+        else:
+            record = run_student(graph, model, teacher, splits=splits, setting=setting, overrides=overrides,
+                                 progress=False, echo=lambda s: None)
+        mean, std = summarise(record[metric])
+        rows.append({"label": label, "model": model, "mean": mean, "std": std, metric: record[metric],
+                     "wall_s": record["provenance"]["wall_s"]})
+    return pd.DataFrame(rows)

@@ -65,3 +65,21 @@ def test_packaged_yaml_resolves_for_every_section():
     for dataset in list(hp["datasets"]) + ["cora"]:
         for model in list(hp["models"]) + ["gcn", "sage"]:
             assert isinstance(resolve_config(dataset, model), RunConfig)
+
+
+def test_ablation_extends_its_tuned_base_model():
+    hp = {**HP, "models": {"base": {"hidden": 8}, "base-sum": {"extends": "base", "combine": "sum"}},
+          "tuned": {"toy": {"base": {"dropout": 0.3}}}}
+    config = resolve_config("toy", "base-sum", hyperparameters=hp)
+    assert (config.hidden, config.dropout, config.combine) == (8, 0.3, "sum")
+    cyclic = {**HP, "models": {"a": {"extends": "b"}, "b": {"extends": "a"}}}
+    with pytest.raises(ValueError, match="cycle"):
+        resolve_config("toy", "a", hyperparameters=cyclic)
+
+
+def test_packaged_ablations_change_one_thing_from_sa_mlp():
+    base = resolve_config("chameleon", "sa-mlp").to_dict()
+    for name, expected in {"sa-mlp-sum": {"combine": "sum"}, "sa-mlp-mix-features": {"mix_features": True},
+                           "sa-mlp-teacher-target": {"mix_target": "teacher"}}.items():
+        changed = {k: v for k, v in resolve_config("chameleon", name).to_dict().items() if base[k] != v}
+        assert changed == expected, name

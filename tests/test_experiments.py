@@ -81,3 +81,15 @@ def test_mix_target_teacher_runs_with_the_cached_teacher_weights(tmp_path, monke
                          overrides={"mix_target": "teacher", "beta": 1.0, "mix_features": True})
     assert record["config"]["mix_target"] == "teacher"
     assert all(0 <= a <= 1 for a in record["val_acc"])
+
+
+def test_compare_models_gives_one_row_per_job(tmp_path, monkeypatch):
+    from samlp_lite.experiments import compare_models
+
+    monkeypatch.setenv("SAMLP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SAMLP_SMOKE", "1")
+    graph = make_csbm(num_nodes=120, num_classes=3, avg_degree=6, num_features=8, num_splits=2)
+    frame = compare_models(graph, [("teacher", "gcn", {}), ("sum", "sa-mlp-sum", {}), ("beta=2", "sa-mlp", {"beta": 2.0})],
+                           teacher="gcn", splits="0-1", progress=False)
+    assert frame["label"].tolist() == ["teacher", "sum", "beta=2"]
+    assert all(len(v) == 2 for v in frame["test_acc"]) and frame["mean"].between(0, 1).all()

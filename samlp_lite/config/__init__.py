@@ -1,7 +1,8 @@
 """One typed configuration: YAML defaults, per-dataset, per-model and tuned overrides.
 
 Resolution order (later wins): ``defaults`` -> ``datasets.<dataset>`` -> ``models.<model>``
--> ``tuned.<dataset>.<model>`` -> ``smoke`` (only when ``SAMLP_SMOKE=1``) -> explicit overrides
+-> ``tuned.<dataset>.<model>`` (a model that ``extends: <base>`` first takes the base model's
+``models`` and ``tuned`` layers, so an ablation starts from the tuned base) -> ``smoke`` (only when ``SAMLP_SMOKE=1``) -> explicit overrides
 (CLI ``--set key=value``, papermill).
 """
 from __future__ import annotations
@@ -122,9 +123,12 @@ def resolve_config(dataset: str, model: str, overrides: Mapping[str, Any] | Iter
     layers: list[tuple[str, Mapping[str, Any]]] = [
         ("defaults", hp.get("defaults", {})),
         (f"datasets.{dataset}", hp.get("datasets", {}).get(dataset) or {}),
-        (f"models.{model}", hp.get("models", {}).get(model) or {}),
-        (f"tuned.{dataset}.{model}", (hp.get("tuned", {}).get(dataset) or {}).get(model) or {}),
     ]
+    for name in _model_chain(model, hp):
+        own = dict(hp.get("models", {}).get(name) or {})
+        own.pop("extends", None)
+        layers.append((f"models.{name}", own))
+        layers.append((f"tuned.{dataset}.{name}", (hp.get("tuned", {}).get(dataset) or {}).get(name) or {}))
     if smoke_mode():
         layers.append(("smoke", hp.get("smoke", {})))
     if overrides:
@@ -135,6 +139,16 @@ def resolve_config(dataset: str, model: str, overrides: Mapping[str, Any] | Iter
         _check_keys(layer, source)
         values.update(layer)
     return _build(values, {}, source="resolved config")
+
+
+def _model_chain(model: str, hp: Mapping[str, Any]) -> list[str]:
+    """``model`` and the models it ``extends`` (an ablation inherits its base model's values), base first."""
+    chain = [model]
+    while (base := (hp.get("models", {}).get(chain[-1]) or {}).get("extends")) is not None:
+        if base in chain:
+            raise ValueError(f"models.{model}: 'extends' forms a cycle through {base!r}")
+        chain.append(str(base))
+    return chain[::-1]
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
