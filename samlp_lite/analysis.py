@@ -147,8 +147,9 @@ def receptive_field_sizes(edge_index: Tensor, num_nodes: int, hops: int = 2) -> 
     return torch.from_numpy(np.diff(reach.indptr).astype(np.int64))
 
 
-def samlp_multiply_adds(degree: Tensor, num_features: int, hidden: int, num_classes: int) -> Tensor:
-    """Multiply-adds SA-MLP spends on one node with a dense feature vector (one-layer heads).
+def samlp_multiply_adds(degree: Tensor, num_features: int, hidden: int, num_classes: int,
+                        feature_nnz: Tensor | None = None) -> Tensor:
+    """Multiply-adds SA-MLP spends on one node (one-layer heads).
 
     ``deg * h`` (sum of neighbour columns of ``W_A``) ``+ d * h`` (feature encoder)
     ``+ 2 * h * C`` (two heads) ``+ 2 * h`` (gate): the O(deg h + d h + h C) of the method.
@@ -156,12 +157,16 @@ def samlp_multiply_adds(degree: Tensor, num_features: int, hidden: int, num_clas
     Args:
         degree: ``[N]`` adjacency-row lengths.
         num_features, hidden, num_classes: d, h, C.
+        feature_nnz: ``[N]`` non-zero features per node; when given, the feature encoder
+            costs ``nnz * h`` (a sparse input) instead of ``d * h``.
 
     Returns:
         float ``[N]``.
     """
     degree = torch.as_tensor(degree, dtype=torch.float64)
-    return degree * hidden + num_features * hidden + 2 * hidden * num_classes + 2 * hidden
+    features = (torch.as_tensor(feature_nnz, dtype=torch.float64) if feature_nnz is not None
+                else torch.full_like(degree, float(num_features)))
+    return degree * hidden + features * hidden + 2 * hidden * num_classes + 2 * hidden
 
 
 @torch.no_grad()

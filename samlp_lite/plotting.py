@@ -273,7 +273,7 @@ def plot_fetch_sizes(degree: torch.Tensor, receptive_field: torch.Tensor, hops: 
     ax.set_yscale("log")
     ax.set_xlabel("degree")
     ax.set_ylabel("nodes fetched to serve one node")
-    ax.legend(frameon=False, fontsize="small", loc="upper left")
+    ax.legend(frameon=False, fontsize="small", loc="lower right")
     return fig
 
 

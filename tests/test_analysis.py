@@ -55,6 +55,8 @@ def test_receptive_field_sizes_on_a_path(tiny_graph):
 
 def test_samlp_multiply_adds():
     assert samlp_multiply_adds(torch.tensor([0, 3]), 10, 4, 2).tolist() == [40 + 16 + 8, 12 + 40 + 16 + 8]
+    sparse = samlp_multiply_adds(torch.tensor([0, 3]), 10, 4, 2, feature_nnz=torch.tensor([1, 2]))
+    assert sparse.tolist() == [4 + 16 + 8, 12 + 8 + 16 + 8]
 
 
 def test_student_parts_matches_one_forward_pass(small_csbm):
