@@ -8,6 +8,7 @@ row over its edges to known nodes) or *isolated* (``g(x)`` replaces ``W_A a``).
 """
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass
 
@@ -28,16 +29,27 @@ from .training import FitResult, accuracy, fit_with_early_stopping
 
 
 class LatentPredictor(nn.Module):
-    """``g(x)``: a 2-layer MLP ``d -> h -> h`` predicting the structure pre-activation from features."""
+    """``g(x)``: a 2-layer MLP ``d -> h -> h`` predicting the structure pre-activation from features.
+
+    With ``stage2_freeze: false`` it also owns fine-tuned copies of the student's heads and
+    gate (``heads``), used only on the isolated path, so the online path keeps stage 1's.
+    """
 
     def __init__(self, num_features: int, hidden: int, dropout: float = 0.0):
         super().__init__()
         self.layer1, self.layer2 = nn.Linear(num_features, hidden), nn.Linear(hidden, hidden)
         self.dropout = nn.Dropout(dropout)
+        self.heads = nn.ModuleDict()
 
     def forward(self, x: Tensor) -> Tensor:
         """``[B, h]`` stand-in for ``W_A a + b_A`` from ``[B, d]`` features (dense or sparse)."""
         return self.layer2(self.dropout(F.relu(self.layer1(x))))
+
+    def decode(self, model: SAMLP, x: Tensor, feature_pre: Tensor | None = None, return_parts: bool = False):
+        """The student's output on the isolated path: ``g(x)`` in place of ``W_A a + b_A``."""
+        if feature_pre is None and model.use_features:
+            feature_pre = model.feature_preactivation(x)
+        return model.decode(self(x), feature_pre, return_parts=return_parts, heads=dict(self.heads) or None)
 
 
 @dataclass
@@ -83,12 +95,15 @@ class OnlineScorer:
         if not isinstance(self.model, SAMLP):
             return F.softmax(self.model(features, rows), dim=-1).cpu(), None
         has_edges = rows.row_lengths() > 0
-        structure_pre = self.model.structure_preactivation(rows)
+        feature_pre = self.model.feature_preactivation(features) if self.model.use_features else None
+        out = self.model.decode(self.model.structure_preactivation(rows), feature_pre, return_parts=True)
+        logits, alpha = out.logits, out.alpha
         if self.latent_predictor is not None and not bool(has_edges.all()):
-            latent = self.latent_predictor.to(device).eval()(features)
-            structure_pre = torch.where(has_edges.unsqueeze(-1), structure_pre, latent)
-        out = self.model.decode(structure_pre, self.model.feature_preactivation(features), return_parts=True)
-        return F.softmax(out.logits, dim=-1).cpu(), (out.alpha.cpu() if out.alpha is not None else None)
+            isolated = self.latent_predictor.to(device).eval().decode(self.model, features, feature_pre, True)
+            logits = torch.where(has_edges.unsqueeze(-1), logits, isolated.logits)
+            if alpha is not None:
+                alpha = torch.where(has_edges, alpha, isolated.alpha)
+        return F.softmax(logits, dim=-1).cpu(), (alpha.cpu() if alpha is not None else None)
 
 
 def _pairs_from_lists(neighbors: list[Tensor] | Tensor | None, num_new: int) -> Tensor:
@@ -109,8 +124,9 @@ def train_latent_predictor(student: TrainedStudent, teacher_logits: Tensor, val_
     """Stage 2: fit ``g`` to the stage-1 structure pre-activations of observed nodes.
 
     Loss: ``MSE(g(x_i), W_A a_i + b_A) + stage2_kd_weight * KD(decode(g(x_i), W_X x_i + b_X), p_i)``.
-    With ``stage2_freeze`` only ``g`` trains; otherwise the heads and gate are fine-tuned too
-    (the encoders stay frozen so the online path is unchanged). Early stopping uses the
+    The student stays frozen. With ``stage2_freeze`` only ``g`` trains; otherwise copies of the
+    heads and gate, owned by the predictor and used only on the isolated path, are fine-tuned
+    with it, so the online path is unchanged either way. Early stopping uses the
     isolated-mode accuracy on the validation nodes.
     """
     model = student.model
@@ -127,34 +143,30 @@ def train_latent_predictor(student: TrainedStudent, teacher_logits: Tensor, val_
         target = model.structure_preactivation(student.adjacency.gather(nodes).to(device))
         feature_pre = model.feature_preactivation(x) if model.use_features else None
     probs = teacher_probabilities(teacher_logits.to(device), config.tau)
-    tuned = [p for name, p in model.named_parameters()
-             if not config.stage2_freeze and not name.startswith(("structure_encoder", "structure_bias", "feature_encoder"))]
+    if not config.stage2_freeze:
+        predictor.heads.update({name: copy.deepcopy(module) for name, module in model.decoder_modules().items()})
     for p in model.parameters():
         p.requires_grad_(False)
-    for p in tuned:
-        p.requires_grad_(True)
-    optimizer = torch.optim.Adam(list(predictor.parameters()) + tuned, lr=config.stage2_lr)
-    container = nn.ModuleDict({"g": predictor, "student": model})
+    optimizer = torch.optim.Adam(predictor.parameters(), lr=config.stage2_lr)
+    x_val = select_rows(student.features, val_idx).to(device)
 
     def train_epoch(epoch: int) -> float:
-        predictor.train()
         optimizer.zero_grad()
         latent = predictor(x)
         loss = F.mse_loss(latent, target)
         if config.stage2_kd_weight > 0:
-            loss = loss + config.stage2_kd_weight * kd_loss(model.decode(latent, feature_pre), probs, config.tau)
+            logits = model.decode(latent, feature_pre, heads=dict(predictor.heads) or None)
+            loss = loss + config.stage2_kd_weight * kd_loss(logits, probs, config.tau)
         loss.backward()
         optimizer.step()
         return loss.item()
 
     def validate() -> float:
-        latent = predictor(select_rows(student.features, val_idx).to(device))
-        logits = model.decode(latent, model.feature_preactivation(select_rows(student.features, val_idx).to(device)))
-        return accuracy(logits.cpu(), y[val_idx])
+        return accuracy(predictor.decode(model, x_val).cpu(), y[val_idx])
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-        fit = fit_with_early_stopping(container, train_epoch, validate, max_epochs=config.stage2_epochs,
+        fit = fit_with_early_stopping(predictor, train_epoch, validate, max_epochs=config.stage2_epochs,
                                       patience=config.patience, progress=progress, desc=desc)
     for p in model.parameters():
         p.requires_grad_(True)

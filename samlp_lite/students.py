@@ -135,6 +135,9 @@ class LINKXStudent(nn.Module):
         return self.linkx(x, adj.to_sparse_csr(self.num_nodes))
 
 
+DECODER_MODULES = ("structure_head", "feature_head", "head", "gate")
+
+
 class SAMLPOutput(NamedTuple):
     """Everything :meth:`SAMLP.decode` computes; absent parts are ``None``.
 
@@ -248,11 +251,13 @@ class SAMLP(nn.Module):
         structure_pre: Tensor | None,
         feature_pre: Tensor | None,
         return_parts: bool = False,
+        heads: dict[str, nn.Module] | None = None,
     ) -> Tensor | SAMLPOutput:
         """Logits from the two pre-activations (each ``[B, h]``; ``None`` for a dropped branch).
 
         Any ``[B, h]`` tensor may stand in for ``structure_pre``, e.g. a mixed one or a
-        latent predictor's ``g(x)``.
+        latent predictor's ``g(x)``. ``heads`` may replace any of the modules named in
+        :data:`DECODER_MODULES` (the inductive stage 2 fine-tunes copies of them).
 
         Returns:
             ``[B, C]`` logits, or an :class:`SAMLPOutput` when ``return_parts``.
@@ -261,12 +266,12 @@ class SAMLP(nn.Module):
         h_f = self._embed(feature_pre, self.use_features, "feature_pre")
         alpha = z_s = z_f = None
         if self.combine == "concat":
-            logits = self.head(torch.cat([h_s, h_f], dim=-1))
+            logits = self._part("head", heads)(torch.cat([h_s, h_f], dim=-1))
         else:
-            z_s = self.structure_head(h_s) if h_s is not None else None
-            z_f = self.feature_head(h_f) if h_f is not None else None
+            z_s = self._part("structure_head", heads)(h_s) if h_s is not None else None
+            z_f = self._part("feature_head", heads)(h_f) if h_f is not None else None
             if self.combine == "gate":
-                alpha = torch.sigmoid(self.gate(torch.cat([h_s, h_f], dim=-1))).squeeze(-1)
+                alpha = torch.sigmoid(self._part("gate", heads)(torch.cat([h_s, h_f], dim=-1))).squeeze(-1)
                 logits = alpha.unsqueeze(-1) * z_s + (1 - alpha.unsqueeze(-1)) * z_f
             elif self.combine == "sum":
                 logits = z_s + z_f
@@ -275,6 +280,13 @@ class SAMLP(nn.Module):
         if return_parts:
             return SAMLPOutput(logits, alpha, z_s, z_f, h_s, h_f)
         return logits
+
+    def decoder_modules(self) -> dict[str, nn.Module]:
+        """The heads and gate of this model (the part :meth:`decode` runs after the encoders)."""
+        return {name: getattr(self, name) for name in DECODER_MODULES if hasattr(self, name)}
+
+    def _part(self, name: str, heads: dict[str, nn.Module] | None) -> nn.Module:
+        return heads[name] if heads is not None and name in heads else getattr(self, name)
 
     def _embed(self, pre: Tensor | None, used: bool, name: str) -> Tensor | None:
         if not used:
