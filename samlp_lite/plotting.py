@@ -416,7 +416,7 @@ def plot_accuracy_bars(frame, value: str = "test_acc") -> Figure:
     """
     datasets = list(dict.fromkeys(frame["dataset"]))
     models = list(dict.fromkeys(frame["model"]))
-    fig = Figure(figsize=(1.1 * len(models) * len(datasets) + 2.5, 3.6), layout="constrained")
+    fig = Figure(figsize=(min(0.75 * len(models) * len(datasets) + 2.0, 11.0), 3.6), layout="constrained")
     ax = fig.subplots()
     width = 0.8 / len(models)
     for m, model in enumerate(models):
@@ -429,7 +429,7 @@ def plot_accuracy_bars(frame, value: str = "test_acc") -> Figure:
         ax.bar_label(bars, labels=[f"{100 * h:.1f}" if np.isfinite(h) else "" for h in heights],
                      fontsize="x-small", padding=2)
     ax.set_xticks(np.arange(len(datasets)), datasets)
-    ax.set_ylabel(value.replace("_", " "))
+    ax.set_ylabel(value.replace("_acc", " accuracy").replace("_", " "))
     ax.set_ylim(0, 1.08)
     ax.legend(frameon=False, fontsize="small", ncols=min(len(models), 6), loc="upper center",
               bbox_to_anchor=(0.5, -0.08))
