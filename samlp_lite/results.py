@@ -1,0 +1,283 @@
+"""Summaries of result records (METHOD.md section 8): the accuracy tables of the book and ``samlp-lite results``.
+
+Records are the JSON files under ``results/``. :func:`load_records` reads them,
+:func:`accuracy_table` lays one setting and teacher out as the paper does (rows: datasets;
+columns: teacher, MLP, GLNN, LINKX, SA-MLP w/o mixing, SA-MLP; cells: mean ± std in percent),
+:func:`summary_frame` gives the same numbers in long form for CSV, and :func:`to_markdown`
+renders a table. :func:`per_split_table` and :func:`per_split_figure` show one record.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+
+SMOKE_DIR = "smoke"
+TABLE_MODELS = ("mlp", "glnn", "linkx", "sa-mlp-nomix", "sa-mlp")
+"""Student columns of the main tables, in the paper's order."""
+MODEL_LABELS = {"gcn": "GCN", "sage": "SAGE", "gat": "GAT", "appnp": "APPNP", "mlp": "MLP", "glnn": "GLNN",
+                "linkx": "LINKX", "sa-mlp-nomix": "SA-MLP w/o mixing", "sa-mlp": "SA-MLP"}
+INDUCTIVE_ROWS = {"tran": "tran_acc", "ind": "ind_acc", "prod": "prod_acc", "ind, isolated": "ind_isolated_acc"}
+"""Rows of an inductive table: evaluation name -> record key (``ind, isolated``: SA-MLP's latent predictor)."""
+MISSING = "–"
+
+
+def _is_smoke_path(path: Path, root: Path) -> bool:
+    return SMOKE_DIR in path.relative_to(root).parts[:-1]
+
+
+def load_records(root: str | Path = "results", *, smoke: bool = False, kind: str | None = "accuracy") -> list[dict]:
+    """Read every record under ``root`` (any depth), sorted by path.
+
+    Args:
+        root: the results folder.
+        smoke: read only ``<root>/smoke`` (smoke runs); by default smoke records are skipped.
+        kind: ``"accuracy"``, ``"latency"`` or ``None`` for both.
+
+    Returns:
+        The records, each with an added ``"_path"`` (where it was read). Checkpoints of
+        unfinished runs (``*.partial.json``) and JSON files that are not records are skipped.
+
+    Raises:
+        ValueError: a ``.json`` file is not valid JSON (its path is named).
+    """
+    root = Path(root)
+    if smoke and root.name != SMOKE_DIR:
+        root = root / SMOKE_DIR
+    if not root.is_dir():
+        return []
+    records = []
+    for path in sorted(root.rglob("*.json")):
+        if path.name.endswith(".partial.json") or path.name.startswith("."):
+            continue
+        if not smoke and _is_smoke_path(path, root):
+            continue
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path} is not valid JSON ({err}); delete it and re-run the command that made it") from err
+        if not isinstance(record, dict) or record.get("kind") not in ("accuracy", "latency"):
+            continue
+        if kind is None or record["kind"] == kind:
+            records.append({**record, "_path": str(path)})
+    return records
+
+
+def latency_records(root: str | Path = "results", *, smoke: bool = False) -> list[dict]:
+    """The latency records under ``root`` (kept out of the accuracy tables)."""
+    return load_records(root, smoke=smoke, kind="latency")
+
+
+def latency_table(records: Iterable[dict]) -> pd.DataFrame:
+    """One row per measured (graph, model, gather, batch size) of latency records, in milliseconds."""
+    rows = [{"graph": r.get("graph"), "device": r.get("device"), "threads": r.get("threads"), **row}
+            for r in records if r.get("kind") == "latency" for row in r.get("rows", [])]
+    return pd.DataFrame(rows)
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and population standard deviation (as :func:`samlp_lite.experiments.summarise`)."""
+    values = [float(v) for v in values]
+    if not values:
+        return math.nan, math.nan
+    mean = sum(values) / len(values)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def format_mean_std(values: Sequence[float]) -> str:
+    """Accuracies as fractions -> ``"81.23 ± 1.05"`` (percent, two decimals); ``–`` when empty."""
+    if not values:
+        return MISSING
+    mean, std = mean_std(values)
+    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+def _date(record: dict) -> str:
+    return str((record.get("provenance") or {}).get("date", ""))
+
+
+def pick_record(records: Iterable[dict], *, dataset: str, model: str, teacher: str | None,
+                setting: str) -> dict | None:
+    """The record of one table cell; of several, the one with the most splits, then the newest."""
+    matches = [r for r in records if r.get("kind") == "accuracy" and r.get("dataset") == dataset
+               and r.get("model") == model and r.get("teacher") == teacher and r.get("setting") == setting]
+    return max(matches, key=lambda r: (len(r.get("splits", [])), _date(r)), default=None)
+
+
+def _dataset_order(names: Iterable[str]) -> list[str]:
+    from .data import list_datasets
+
+    known = list_datasets()
+    names = set(names)
+    return [n for n in known if n in names] + sorted(names - set(known))
+
+
+def teachers_in(records: Iterable[dict], setting: str) -> list[str]:
+    """Teachers that appear in ``setting`` (as a model or as the teacher of a student), in a fixed order."""
+    from .teachers import TEACHERS
+
+    found = {r.get("teacher") for r in records if r.get("setting") == setting} | {
+        r.get("model") for r in records if r.get("setting") == setting}
+    return [t for t in TEACHERS if t in found]
+
+
+def accuracy_table(records: Iterable[dict], setting: str = "transductive", teacher: str | None = "sage",
+                   metric: str | None = None, *, models: Sequence[str] = TABLE_MODELS) -> pd.DataFrame:
+    """The paper's table for one setting and teacher, as ``"mean ± std"`` strings (percent).
+
+    Args:
+        records: accuracy records (from :func:`load_records`).
+        setting: ``transductive`` or ``inductive``.
+        teacher: the teacher column and the teacher of GLNN and SA-MLP (MLP and LINKX have none);
+            ``None`` for a table of the students without a teacher only.
+        metric: a record key such as ``"test_acc"`` or ``"prod_acc"``. Default: ``test_acc``
+            for transductive; for inductive every row of :data:`INDUCTIVE_ROWS` (``tran``,
+            ``ind``, ``prod`` and SA-MLP's ``ind, isolated``) per dataset.
+        models: student columns after the teacher's.
+
+    Returns:
+        A DataFrame indexed by dataset (inductive without ``metric``: by dataset and
+        evaluation), with columns ``[teacher label, *model labels]``; missing cells read ``–``.
+        Only datasets with at least one record in ``setting`` appear.
+    """
+    records = [r for r in records if r.get("kind") == "accuracy" and r.get("setting") == setting]
+    if teacher is None:
+        models = [m for m in models if not _uses_teacher(m)]
+    columns = ([(teacher, None)] if teacher else []) + [(m, teacher if _uses_teacher(m) else None) for m in models]
+    if metric is not None:
+        evals = {None: metric}
+    elif setting == "transductive":
+        evals = {None: "test_acc"}
+    else:
+        evals = dict(INDUCTIVE_ROWS)
+    rows, index = [], []
+    for dataset in _dataset_order(r["dataset"] for r in records):
+        chosen = [pick_record(records, dataset=dataset, model=m, teacher=t, setting=setting) for m, t in columns]
+        for name, key in evals.items():
+            cells = [format_mean_std(r.get(key, [])) if r else MISSING for r in chosen]
+            if name == "ind, isolated" and all(c == MISSING for c in cells):
+                continue
+            rows.append(cells)
+            index.append(dataset if name is None else (dataset, name))
+    labels = [MODEL_LABELS.get(m, m) for m, _ in columns]
+    if evals.keys() == {None}:
+        return pd.DataFrame(rows, index=pd.Index(index, name="dataset"), columns=labels)
+    return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["dataset", "eval"]) if index
+                        else pd.MultiIndex.from_tuples([], names=["dataset", "eval"]), columns=labels)
+
+
+def _uses_teacher(model: str) -> bool:
+    from .distill import uses_teacher
+    from .teachers import TEACHERS
+
+    return model not in TEACHERS and uses_teacher(model)
+
+
+def summary_frame(records: Iterable[dict]) -> pd.DataFrame:
+    """Every accuracy record's metrics in long form: one row per record and metric.
+
+    Columns: ``dataset, setting, teacher, model, metric, mean, std`` (percent), ``num_splits``,
+    ``smoke``, ``commit``, ``path``. This is what ``samlp-lite results --csv`` writes.
+    """
+    rows = []
+    for r in records:
+        if r.get("kind") != "accuracy":
+            continue
+        for metric in ("test_acc", "val_acc", "tran_acc", "ind_acc", "prod_acc", "ind_isolated_acc"):
+            if metric in r:
+                mean, std = mean_std(r[metric])
+                rows.append({"dataset": r.get("dataset"), "setting": r.get("setting"), "teacher": r.get("teacher"),
+                             "model": r.get("model"), "metric": metric, "mean": round(100 * mean, 4),
+                             "std": round(100 * std, 4), "num_splits": len(r.get("splits", [])),
+                             "smoke": bool((r.get("provenance") or {}).get("smoke")),
+                             "commit": (r.get("provenance") or {}).get("commit"), "path": r.get("_path")})
+    columns = ["dataset", "setting", "teacher", "model", "metric", "mean", "std", "num_splits", "smoke", "commit",
+               "path"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def to_markdown(df: pd.DataFrame, *, index: bool = True) -> str:
+    """A DataFrame as a GitHub/MyST pipe table (index levels first when ``index``)."""
+    header = [str(c) for c in df.columns]
+    body = [[str(v) for v in row] for row in df.itertuples(index=False)]
+    if index:
+        names = [n or "" for n in df.index.names]
+        keys = [k if isinstance(k, tuple) else (k,) for k in df.index]
+        header = names + header
+        body = [[str(k) for k in key] + row for key, row in zip(keys, body)]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    align = [":---"] * (len(df.index.names) if index else 0) + ["---:"] * len(df.columns)
+    return "\n".join([line(header), "|" + "|".join(align) + "|", *(line(row) for row in body)])
+
+
+def splits_note(records: Iterable[dict], setting: str, teacher: str | None,
+                models: Sequence[str] = TABLE_MODELS) -> str:
+    """How many splits the cells of :func:`accuracy_table` average over, e.g. ``"10 splits"`` or ``"2-10 splits"``."""
+    wanted = {(teacher, None)} | {(m, teacher if _uses_teacher(m) else None) for m in models}
+    counts = {len(r.get("splits", [])) for r in records
+              if r.get("kind") == "accuracy" and r.get("setting") == setting and (r.get("model"), r.get("teacher")) in wanted}
+    if not counts:
+        return "no records"
+    lo, hi = min(counts), max(counts)
+    return f"{lo} split{'s' if hi > 1 else ''}" if lo == hi else f"{lo}-{hi} splits"
+
+
+def results_markdown(records: Sequence[dict], settings: Sequence[str] = ("transductive", "inductive"),
+                     teachers: Sequence[str] | None = None) -> str:
+    """Every table (per setting, then per teacher) with a heading and a caption, as one Markdown text."""
+    parts = []
+    for setting in settings:
+        # records of teacher-free students only (MLP, LINKX) still get a table, without teacher columns
+        for teacher in teachers or teachers_in(records, setting) or [None]:
+            table = accuracy_table(records, setting, teacher)
+            if table.empty:
+                continue
+            what = "test accuracy" if setting == "transductive" else (
+                "accuracy on observed (tran) and held-out (ind) test nodes and their weighted mean (prod)")
+            who = f"teacher {MODEL_LABELS.get(teacher, teacher)}" if teacher else "no teacher"
+            parts.append(f"### {setting.capitalize()}, {who}\n\n"
+                         f"{to_markdown(table)}\n\nMean ± std of {what}, in percent, over "
+                         f"{splits_note(records, setting, teacher)}.")
+    return "\n\n".join(parts) + ("\n" if parts else "")
+
+
+def per_split_table(record: dict) -> pd.DataFrame:
+    """One record's accuracies per split (percent), with a final ``mean ± std`` row."""
+    keys = [k for k in ("val_acc", "test_acc", "tran_acc", "ind_acc", "prod_acc", "ind_isolated_acc") if k in record]
+    frame = pd.DataFrame({k: [round(100 * float(v), 2) for v in record[k]] for k in keys},
+                         index=pd.Index(record["splits"], name="split"))
+    summary = pd.DataFrame([[format_mean_std(record[k]) for k in keys]], columns=keys, index=["mean ± std"])
+    return pd.concat([frame.astype(object), summary])
+
+
+def per_split_figure(record: dict) -> Any:
+    """Bar plot of one record's test accuracies per split (inductive: tran, ind, prod side by side).
+
+    Returns:
+        A matplotlib ``Figure``.
+    """
+    import matplotlib.pyplot as plt
+
+    keys = ["test_acc"] if "test_acc" in record else [k for k in ("tran_acc", "ind_acc", "prod_acc") if k in record]
+    splits = record["splits"]
+    fig, ax = plt.subplots(figsize=(max(3.5, 0.5 * len(splits) * len(keys) + 1.5), 2.8))
+    width = 0.8 / len(keys)
+    for i, key in enumerate(keys):
+        ax.bar([s + (i - (len(keys) - 1) / 2) * width for s in range(len(splits))],
+               [100 * v for v in record[key]], width, label=key)
+    ax.set_xticks(range(len(splits)), [str(s) for s in splits])
+    ax.set_xlabel("split")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    teacher = f", teacher {record['teacher']}" if record.get("teacher") else ""
+    ax.set_title(f"{record['model']} on {record['dataset']} ({record['setting']}{teacher})", fontsize=10)
+    if len(keys) > 1:
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

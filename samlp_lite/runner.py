@@ -1,0 +1,697 @@
+"""Batch runs: papermill over a grid of experiments, with resume and failure isolation.
+
+A grid (``samlp_lite/grids/*.yaml``) names datasets, teachers, models, settings and splits.
+:func:`expand_grid` turns it into :class:`Cell` objects, one per result record; each cell is
+run by executing ``notebooks/experiment.ipynb`` with papermill, which writes the record under
+``results/`` (:func:`samlp_lite.experiments.default_record_path`) and leaves the executed
+notebook under ``runs/``. A cell whose record is already complete is skipped, a half-done
+cell resumes from its per-split checkpoint, and a failing cell is logged while the others go on.
+``samlp-lite reproduce`` is the command-line front end.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fnmatch
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import yaml
+
+from .records import PACKAGE_ROOT, read_json
+from .runtime import smoke_mode
+
+GRIDS_DIR = Path(__file__).resolve().parent / "grids"
+EXPERIMENT_NOTEBOOK = PACKAGE_ROOT / "notebooks" / "experiment.ipynb"
+KERNEL_NAME = "python3"
+"""Kernel name papermill asks for; :func:`current_env_kernel` points it at this interpreter."""
+
+DONE, TO_RUN, UNAVAILABLE = "done", "to run", "unavailable"
+_GRID_KEYS = {"name", "description", "datasets", "teachers", "students", "settings", "splits", "overrides"}
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+# --------------------------------------------------------------------------- grids
+
+@dataclass
+class GridModel:
+    """One entry of a grid's ``students`` list: a model name, optionally limited to some settings/datasets."""
+
+    name: str
+    settings: list[str] | None = None
+    datasets: list[str] | None = None
+
+
+@dataclass
+class Grid:
+    """A parsed grid file (see ``samlp_lite/grids/paper.yaml`` for the annotated format)."""
+
+    name: str
+    datasets: list[str]
+    teachers: list[str]
+    models: list[GridModel]
+    settings: list[str]
+    splits: dict[str, str]
+    """Splits per dataset name, with ``"default"`` for the rest, e.g. ``{"default": "0-9", "ogbn-arxiv": "0"}``."""
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    path: Path | None = None
+
+    def splits_for(self, dataset: str) -> str:
+        """The splits of ``dataset`` (e.g. ``"0-9"``)."""
+        return self.splits.get(dataset, self.splits["default"])
+
+
+@dataclass
+class Cell:
+    """One experiment of a grid, producing one accuracy record.
+
+    Attributes:
+        dataset: registry name.
+        model: a teacher (``gcn``...) or a student (``mlp``, ``glnn``, ``sa-mlp``...).
+        setting: ``transductive`` or ``inductive``.
+        teacher: the teacher as written in the record: set for students that learn from soft
+            labels (GLNN, SA-MLP), ``None`` for teachers themselves and for MLP and LINKX.
+        splits: e.g. ``"0-9"``.
+        source_teacher: teacher whose outputs the run reads (for MLP/LINKX only the inductive
+            split's held-out nodes); ``None`` for teacher cells.
+        overrides: config overrides of the model. teacher_overrides: those of ``source_teacher``.
+    """
+
+    dataset: str
+    model: str
+    setting: str
+    teacher: str | None
+    splits: str
+    source_teacher: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    teacher_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        """``<dataset>.<setting>[.<teacher>].<model>``, e.g. ``cora.transductive.sage.glnn``."""
+        return ".".join([self.dataset, self.setting, *([self.teacher] if self.teacher else []), self.model])
+
+    @property
+    def is_teacher(self) -> bool:
+        """Whether the cell trains a teacher GNN (``run_teacher``) rather than a student."""
+        from .teachers import TEACHERS
+
+        return self.model in TEACHERS
+
+    def record_path(self, results_root: str | Path = "results") -> Path:
+        """Where the cell's record goes (under ``results/smoke/`` in smoke mode)."""
+        from .experiments import default_record_path, record_path
+
+        return record_path(default_record_path(self.dataset, self.model, self.teacher, self.setting,
+                                               root=results_root))
+
+    def parameters(self, record: str | Path, command: str = "") -> dict[str, Any]:
+        """The papermill parameters of ``notebooks/experiment.ipynb`` for this cell."""
+        return {"dataset": self.dataset, "model": self.model, "teacher": self.source_teacher,
+                "setting": self.setting, "splits": self.splits, "overrides": dict(self.overrides),
+                "teacher_overrides": dict(self.teacher_overrides), "record_path": str(record),
+                "command": command}
+
+
+def available_grids() -> list[str]:
+    """Names of the grids shipped with the package (``samlp_lite/grids/*.yaml``)."""
+    return sorted(p.stem for p in GRIDS_DIR.glob("*.yaml"))
+
+
+def grid_path(grid: str | Path) -> Path:
+    """Resolve ``grid``: an existing YAML file, or the name of a packaged grid (``paper``, ``smoke``)."""
+    path = Path(grid)
+    if path.is_file():
+        return path
+    packaged = GRIDS_DIR / f"{grid}.yaml"
+    if packaged.is_file():
+        return packaged
+    raise FileNotFoundError(f"no grid {str(grid)!r}: give a YAML file or one of {', '.join(available_grids())}")
+
+
+def _names(value: Any, key: str, where: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{where}: '{key}' must be a name or a list of names, got {value!r}")
+    return [v.strip().lower() for v in value]
+
+
+def load_grid(grid: str | Path) -> Grid:
+    """Read and check a grid file (path or packaged name).
+
+    Raises:
+        FileNotFoundError: no such file or packaged grid.
+        ValueError: an unknown key, dataset, model, teacher or setting, naming the valid ones.
+    """
+    from .data import dataset_spec
+    from .distill import architecture_of
+    from .experiments import parse_splits
+    from .soft_labels import SETTINGS
+    from .teachers import TEACHERS
+
+    path = grid_path(grid)
+    where = str(path)
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: a grid is a YAML mapping with keys {sorted(_GRID_KEYS)}")
+    unknown = set(raw) - _GRID_KEYS
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; valid keys are {sorted(_GRID_KEYS)}")
+    for key in ("datasets", "students", "settings", "splits"):
+        if key not in raw:
+            raise ValueError(f"{where}: missing key '{key}'")
+    datasets = [dataset_spec(name).name for name in _names(raw["datasets"], "datasets", where)]
+    teachers = _names(raw.get("teachers") or [], "teachers", where)
+    for name in teachers:
+        if name not in TEACHERS:
+            raise ValueError(f"{where}: unknown teacher {name!r}; choose from {', '.join(TEACHERS)}")
+    settings = _names(raw["settings"], "settings", where)
+    for name in settings:
+        if name not in SETTINGS:
+            raise ValueError(f"{where}: unknown setting {name!r}; choose from {', '.join(SETTINGS)}")
+    models: list[GridModel] = []
+    for entry in raw["students"] or []:
+        if isinstance(entry, str):
+            entry = {"model": entry}
+        if not isinstance(entry, dict) or "model" not in entry or set(entry) - {"model", "settings", "datasets"}:
+            raise ValueError(f"{where}: a 'students' entry is a model name or a mapping with 'model' and "
+                             f"optional 'settings' and 'datasets', got {entry!r}")
+        model = GridModel(entry["model"].strip().lower(),
+                          _names(entry["settings"], "settings", where) if "settings" in entry else None,
+                          [dataset_spec(d).name for d in _names(entry["datasets"], "datasets", where)]
+                          if "datasets" in entry else None)
+        if model.name not in TEACHERS:
+            architecture_of(model.name)  # raises ValueError naming the valid students
+            if not teachers:
+                raise ValueError(f"{where}: student {model.name!r} needs a teacher; list one under 'teachers'")
+        models.append(model)
+    splits = raw["splits"] if isinstance(raw["splits"], dict) else {"default": raw["splits"]}
+    splits = {str(k).strip().lower(): str(v) for k, v in splits.items()}
+    for key, text in splits.items():
+        if key != "default" and key not in datasets:
+            raise ValueError(f"{where}: 'splits' names {key!r}, which is not among the datasets; use 'default' "
+                             "for the splits of every dataset not named")
+        parse_splits(text, sys.maxsize)  # syntax check; the range is checked per dataset at run time
+    if "default" not in splits and set(datasets) - set(splits):
+        raise ValueError(f"{where}: 'splits' needs a 'default' entry for {sorted(set(datasets) - set(splits))}")
+    overrides = raw.get("overrides") or {}
+    listed = {m.name for m in models} | set(teachers)
+    for model, values in overrides.items():
+        if model not in listed or not isinstance(values, dict):
+            raise ValueError(f"{where}: 'overrides' maps a model of this grid ({', '.join(sorted(listed))}) "
+                             f"to a mapping of config keys; got {model!r}: {values!r}")
+    return Grid(name=str(raw.get("name") or path.stem), datasets=datasets, teachers=teachers, models=models,
+                settings=settings, splits=splits, overrides={k: dict(v) for k, v in overrides.items()}, path=path)
+
+
+def expand_grid(grid: Grid) -> list[Cell]:
+    """All cells of a grid, one per record.
+
+    Teachers listed as models, MLP and LINKX appear once per dataset and setting; GLNN and
+    SA-MLP variants once per teacher. Within a dataset and setting, cells without a teacher
+    come first, so a teacher's soft labels are cached before its students need them.
+    """
+    from .distill import uses_teacher
+    from .teachers import TEACHERS
+
+    cells: list[Cell] = []
+    first_teacher = grid.teachers[0] if grid.teachers else "sage"  # run_student's default
+    for setting in grid.settings:
+        for dataset in grid.datasets:
+            splits = grid.splits_for(dataset)
+            chosen = [m.name for m in grid.models if (m.settings is None or setting in m.settings)
+                      and (m.datasets is None or dataset in m.datasets)]
+            for model in chosen:
+                if model in TEACHERS:
+                    cells.append(Cell(dataset, model, setting, None, splits, None,
+                                      grid.overrides.get(model, {})))
+                elif not uses_teacher(model):
+                    cells.append(Cell(dataset, model, setting, None, splits, first_teacher,
+                                      grid.overrides.get(model, {}), grid.overrides.get(first_teacher, {})))
+            for teacher in grid.teachers:
+                for model in chosen:
+                    if model not in TEACHERS and uses_teacher(model):
+                        cells.append(Cell(dataset, model, setting, teacher, splits, teacher,
+                                          grid.overrides.get(model, {}), grid.overrides.get(teacher, {})))
+    return cells
+
+
+def select_cells(cells: Sequence[Cell], patterns: Sequence[str] | None) -> list[Cell]:
+    """Cells whose id matches any of the shell-style ``patterns`` (all when none are given)."""
+    if not patterns:
+        return list(cells)
+    return [c for c in cells if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]
+
+
+# --------------------------------------------------------------------------- status
+
+_network_cache: dict[str, bool] = {}
+
+
+def dataset_unavailable_reason(name: str) -> str | None:
+    """Why ``name`` cannot be loaded here (files absent and no network), or ``None`` when it can."""
+    from .data import dataset_available, dataset_spec
+    from .data.paths import OFFLINE_ENV, network_available
+
+    try:
+        if dataset_available(name):
+            return None
+        spec = dataset_spec(name)
+    except ValueError as err:  # unknown name: let the cell run and fail with the registry's message
+        return None if "unknown dataset" in str(err) else str(err)
+    if spec.url:
+        key = f"{spec.url}|{os.environ.get(OFFLINE_ENV, '')}"
+        if key not in _network_cache:
+            _network_cache[key] = network_available(spec.url)
+        if _network_cache[key]:
+            return None
+    return "not available offline: raw files missing and no network (it runs where it can download, e.g. Colab)"
+
+
+def record_problem(path: str | Path, cell: Cell) -> str | None:
+    """Why the record at ``path`` does not complete ``cell`` (absent, corrupt, other splits...), or ``None``."""
+    from .experiments import parse_splits
+
+    path = Path(path)
+    if not path.exists():
+        return "no record"
+    try:
+        record = read_json(path)
+    except (ValueError, OSError) as err:
+        return f"unreadable record ({type(err).__name__})"
+    if not isinstance(record, dict) or record.get("kind") != "accuracy":
+        return "not an accuracy record"
+    for key, want in (("dataset", cell.dataset), ("model", cell.model), ("teacher", cell.teacher),
+                      ("setting", cell.setting)):
+        if record.get(key) != want:
+            return f"record has {key} {record.get(key)!r}, expected {want!r}"
+    splits = parse_splits(cell.splits, sys.maxsize)
+    if record.get("splits") != splits:
+        return f"record has splits {record.get('splits')}, expected {splits}"
+    metrics = ["test_acc"] if cell.setting == "transductive" else ["tran_acc", "ind_acc", "prod_acc"]
+    for name in ["val_acc", *metrics]:
+        values = record.get(name)
+        if not isinstance(values, list) or len(values) != len(splits) or not all(
+                isinstance(v, (int, float)) and 0.0 <= v <= 1.0 for v in values):
+            return f"record's {name} is missing or not one fraction per split"
+    if bool((record.get("provenance") or {}).get("smoke")) != smoke_mode():
+        return "record's smoke flag differs from this run's"
+    if cell.overrides:
+        from .config import resolve_config
+
+        try:  # compare resolved values, so that e.g. YAML's "1e-3" (a string) matches 0.001
+            wanted = resolve_config(cell.dataset, cell.model, cell.overrides).to_dict()
+        except (KeyError, ValueError) as err:
+            return f"the grid's overrides do not resolve: {err}"
+        config = record.get("config") or {}
+        for key in cell.overrides:
+            if json.loads(json.dumps(config.get(key))) != json.loads(json.dumps(wanted.get(key))):
+                return f"record was made with {key}={config.get(key)!r}, the grid sets {wanted.get(key)!r}"
+    return None
+
+
+@dataclass
+class CellStatus:
+    """Where a cell stands: ``state`` is ``done``, ``to run`` or ``unavailable``; ``note`` says why."""
+
+    cell: Cell
+    state: str
+    note: str
+    record: Path
+
+
+def cell_status(cell: Cell, results_root: str | Path = "results") -> CellStatus:
+    """Check a cell's record (and dataset availability) without running anything."""
+    record = cell.record_path(results_root)
+    problem = record_problem(record, cell)
+    if problem is None:
+        return CellStatus(cell, DONE, f"record complete: {record}", record)
+    unavailable = dataset_unavailable_reason(cell.dataset)
+    if unavailable:
+        return CellStatus(cell, UNAVAILABLE, unavailable, record)
+    note = problem
+    partial = record.with_name(record.name + ".partial.json")
+    if partial.exists():
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            done = len(read_json(partial).get("splits", {}))
+            note += f"; resumes from a checkpoint with {done} split(s) done"
+    return CellStatus(cell, TO_RUN, note, record)
+
+
+# --------------------------------------------------------------------------- one cell
+
+class CellFailed(Exception):
+    """A cell's notebook raised; ``summary`` is one line, ``details`` the traceback."""
+
+    def __init__(self, summary: str, details: str = "", notebook: Path | None = None):
+        super().__init__(summary)
+        self.summary, self.details, self.notebook = summary, details, notebook
+
+
+@contextlib.contextmanager
+def current_env_kernel() -> Iterator[dict[str, str]]:
+    """Make the ``python3`` kernel papermill starts run *this* interpreter (and its ``samlp_lite``).
+
+    Writes a kernelspec whose command is ``sys.executable -m ipykernel_launcher`` into a
+    temporary folder and puts that folder first on ``JUPYTER_PATH`` (restored on exit), so a
+    ``python3`` kernelspec of another environment (e.g. in ``~/.local/share/jupyter``) cannot
+    win. Yields the environment variables that child processes need to see the same kernel.
+    """
+    with tempfile.TemporaryDirectory(prefix="samlp-kernel-") as folder:
+        spec_dir = Path(folder) / "kernels" / KERNEL_NAME
+        spec_dir.mkdir(parents=True)
+        spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (ipykernel)", "language": "python",
+                "metadata": {"debugger": True}}
+        (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+        previous = os.environ.get("JUPYTER_PATH")
+        value = os.pathsep.join([folder, *([previous] if previous else [])])
+        os.environ["JUPYTER_PATH"] = value
+        try:
+            yield {"JUPYTER_PATH": value}
+        finally:
+            if previous is None:
+                os.environ.pop("JUPYTER_PATH", None)
+            else:
+                os.environ["JUPYTER_PATH"] = previous
+
+
+def execute_cell(cell: Cell, record: str | Path, output: str | Path, *,
+                 notebook: str | Path = EXPERIMENT_NOTEBOOK, timeout: float | None = None,
+                 command: str = "") -> Path:
+    """Run ``notebook`` with papermill for ``cell``; return the executed notebook's path.
+
+    The executed notebook is written to a temporary file and renamed to ``output`` only when
+    every notebook cell succeeded, so ``output`` is never half a run. On failure it is kept as
+    ``<output stem>.failed.ipynb`` for inspection and :class:`CellFailed` is raised.
+
+    Args:
+        cell: the experiment.
+        record: where the notebook writes the record (absolute, or relative to the notebook's folder).
+        output: the executed notebook.
+        notebook: the template (one ``parameters`` cell).
+        timeout: seconds per notebook cell (``None``: no limit).
+        command: provenance of the record, e.g. the ``samlp-lite reproduce`` line that re-creates it.
+    """
+    try:
+        import papermill as pm
+    except ImportError as err:  # a dev extra
+        raise RuntimeError("papermill is not installed: pip install -e '.[dev]'") from err
+
+    notebook, output = Path(notebook).resolve(), Path(output).resolve()
+    if not notebook.is_file():
+        raise FileNotFoundError(f"experiment notebook {notebook} not found; run from a clone of the "
+                                "repository or pass --notebook")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    failed = output.with_name(output.stem + ".failed.ipynb")
+    tmp = output.with_name(f".{output.stem}.tmp-{os.getpid()}.ipynb")
+    try:
+        try:
+            pm.execute_notebook(str(notebook), str(tmp), parameters=cell.parameters(record, command),
+                                kernel_name=KERNEL_NAME, cwd=str(notebook.parent), progress_bar=False,
+                                log_output=False, execution_timeout=timeout)
+        except Exception as err:  # noqa: BLE001 - every failure of the run is the cell's failure
+            if tmp.exists():
+                os.replace(tmp, failed)
+            ename = getattr(err, "ename", type(err).__name__)
+            evalue = getattr(err, "evalue", str(err))
+            trace = getattr(err, "traceback", None)
+            details = "\n".join(_ANSI.sub("", line) for line in trace) if trace else str(err)
+            summary = f"{ename}: {evalue}".strip().splitlines()[0] if evalue else ename
+            raise CellFailed(summary[:500], details, failed if failed.exists() else None) from err
+        os.replace(tmp, output)
+        if failed.exists():
+            failed.unlink()
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return output
+
+
+def _worker(job_file: str) -> int:
+    """Body of ``python -m samlp_lite.runner JOB``: run one cell, write its outcome next to the job."""
+    job = json.loads(Path(job_file).read_text())
+    cell = Cell(**job["cell"])
+    outcome: dict[str, Any] = {"ok": False}
+    start = time.perf_counter()
+    try:
+        execute_cell(cell, job["record"], job["output"], notebook=job["notebook"], timeout=job["timeout"],
+                     command=job["command"])
+        outcome = {"ok": True}
+    except CellFailed as err:
+        outcome = {"ok": False, "summary": err.summary, "details": err.details,
+                   "notebook": str(err.notebook) if err.notebook else None}
+    except Exception as err:  # noqa: BLE001 - reported to the parent, never lost
+        outcome = {"ok": False, "summary": f"{type(err).__name__}: {err}", "details": ""}
+    outcome["wall_s"] = round(time.perf_counter() - start, 1)
+    tmp = Path(job["outcome"] + ".tmp")
+    tmp.write_text(json.dumps(outcome))
+    os.replace(tmp, job["outcome"])
+    return 0 if outcome["ok"] else 1
+
+
+# --------------------------------------------------------------------------- the grid
+
+@dataclass
+class RunReport:
+    """What :func:`run_grid` did. ``failed`` maps cell ids to a one-line reason."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    unavailable: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """No failure and not interrupted."""
+        return not self.failed and not self.interrupted
+
+
+def threads_per_job(jobs: int) -> int:
+    """CPU threads each of ``jobs`` parallel kernels gets: ``max(1, cores // jobs)``."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, jobs))
+
+
+def _log_failure(log: Path, cell_id: str, outcome: Mapping[str, Any]) -> None:
+    stamp = _dt.datetime.now().isoformat(timespec="seconds")
+    lines = [f"[{stamp}] FAILED {cell_id} after {outcome.get('wall_s', '?')} s: {outcome.get('summary')}"]
+    if outcome.get("notebook"):
+        lines.append(f"  executed notebook: {outcome['notebook']}")
+    details = (outcome.get("details") or "").strip()
+    lines += ["  " + line for line in details.splitlines()[-40:]]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as handle:
+        handle.write("\n".join(lines) + "\n\n")
+
+
+@dataclass
+class _Running:
+    cell: Cell
+    record: Path
+    proc: subprocess.Popen
+    log: Any
+    started: float
+
+
+class _Scheduler:
+    """Starts cells as worker processes (at most ``jobs`` at once), a student only after its teacher's cell."""
+
+    def __init__(self, pending: list[tuple[Cell, Path]], report: RunReport, *, runs_dir: Path, jobs: int,
+                 notebook: Path, timeout: float | None, command: Callable[[Cell], str] | None,
+                 env: dict[str, str], work: Path, say: Callable[[str], None], advance: Callable[[], None]):
+        self.pending, self.report, self.runs_dir, self.jobs = list(pending), report, runs_dir, max(1, jobs)
+        self.notebook, self.timeout, self.command, self.env, self.work = notebook, timeout, command, env, work
+        self.say, self.advance = say, advance
+        self.running: dict[str, _Running] = {}
+        self.finished: set[str] = set()
+        self.teacher_cells = {(c.dataset, c.setting, c.model): c.id for c, _ in pending if c.is_teacher}
+
+    def dependency(self, cell: Cell) -> str | None:
+        """The pending teacher cell whose soft labels ``cell`` reads, if any."""
+        from .distill import uses_teacher
+
+        if cell.is_teacher or not (uses_teacher(cell.model) or cell.setting == "inductive"):
+            return None
+        return self.teacher_cells.get((cell.dataset, cell.setting, cell.source_teacher))
+
+    def step(self) -> None:
+        """Collect finished workers, then start ready cells while slots are free."""
+        for cell_id, run in list(self.running.items()):
+            if run.proc.poll() is not None:
+                del self.running[cell_id]
+                self.collect(run)
+        for item in list(self.pending):
+            if len(self.running) >= self.jobs:
+                break
+            cell, record = item
+            needed = self.dependency(cell)
+            if needed and needed not in self.finished:
+                continue
+            self.pending.remove(item)
+            if needed in self.report.failed:
+                self.fail(cell.id, {"summary": f"not run: its teacher cell {needed} failed", "wall_s": 0})
+            else:
+                self.start(cell, record)
+
+    def start(self, cell: Cell, record: Path) -> None:
+        for stale in self.runs_dir.glob(f".{cell.id}.tmp-*.ipynb"):
+            stale.unlink()
+        job = {"cell": asdict(cell), "record": str(record), "output": str(self.runs_dir / f"{cell.id}.ipynb"),
+               "notebook": str(self.notebook), "timeout": self.timeout,
+               "command": self.command(cell) if self.command else "",
+               "outcome": str(self.work / f"{cell.id}.outcome.json")}
+        job_file = self.work / f"{cell.id}.job.json"
+        job_file.write_text(json.dumps(job))
+        log = open(self.work / f"{cell.id}.log", "w+")
+        proc = subprocess.Popen([sys.executable, "-m", "samlp_lite.runner", str(job_file)], env=self.env,
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.running[cell.id] = _Running(cell, record, proc, log, time.perf_counter())
+        self.say(f"start    {cell.id}")
+
+    def collect(self, run: _Running) -> None:
+        outcome_file = self.work / f"{run.cell.id}.outcome.json"
+        if outcome_file.exists():
+            outcome = json.loads(outcome_file.read_text())
+        else:
+            run.log.seek(0)
+            outcome = {"ok": False, "summary": f"worker exited with code {run.proc.returncode} without a result",
+                       "details": "".join(run.log.readlines()[-40:]),
+                       "wall_s": round(time.perf_counter() - run.started, 1)}
+        run.log.close()
+        problem = record_problem(run.record, run.cell) if outcome["ok"] else None
+        if problem:
+            outcome = {**outcome, "ok": False, "summary": f"notebook ran but the record is incomplete: {problem}"}
+        if outcome["ok"]:
+            self.finished.add(run.cell.id)
+            self.report.done.append(run.cell.id)
+            self.say(f"done     {run.cell.id} ({outcome['wall_s']} s)")
+            self.advance()
+        else:
+            self.fail(run.cell.id, outcome)
+
+    def fail(self, cell_id: str, outcome: Mapping[str, Any]) -> None:
+        self.finished.add(cell_id)
+        self.report.failed[cell_id] = outcome["summary"]
+        _log_failure(self.runs_dir / "failures.log", cell_id, outcome)
+        self.say(f"FAILED   {cell_id} ({outcome.get('wall_s', 0)} s): {outcome['summary']}")
+        self.advance()
+
+    def stop(self) -> list[str]:
+        """Terminate running workers (their nbclient shuts the kernels down); return the ids of cells left unfinished.
+
+        A cell whose record got completed while its kernel was shutting down counts as done.
+        """
+        for run in self.running.values():
+            if run.proc.poll() is None:
+                run.proc.terminate()
+        deadline = time.monotonic() + 20
+        for cell_id, run in self.running.items():
+            try:
+                run.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                run.proc.kill()
+                run.proc.wait()
+            run.log.close()
+            for stale in self.runs_dir.glob(f".{cell_id}.tmp-*.ipynb"):
+                stale.unlink()
+            if record_problem(run.record, run.cell) is None:
+                self.report.done.append(cell_id)
+                self.say(f"done     {cell_id} (record completed while stopping; no executed notebook kept)")
+        return [cell_id for cell_id in self.running if cell_id not in self.report.done]
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def run_grid(cells: Sequence[Cell], *, runs_dir: str | Path, results_root: str | Path = "results", jobs: int = 1,
+             notebook: str | Path = EXPERIMENT_NOTEBOOK, timeout: float | None = None,
+             command: Callable[[Cell], str] | None = None, progress: bool = True,
+             echo: Callable[[str], None] | None = None) -> RunReport:
+    """Run every cell whose record is not complete, ``jobs`` at a time, each in its own process.
+
+    Args:
+        cells: from :func:`expand_grid` (possibly filtered by :func:`select_cells`).
+        runs_dir: folder of the executed notebooks (``<cell id>.ipynb``) and ``failures.log``.
+        results_root: root of the records (``results``; smoke mode redirects to ``results/smoke``).
+        jobs: parallel cells; each kernel gets ``max(1, cores // jobs)`` threads.
+        notebook: the experiment notebook papermill executes.
+        timeout: seconds per notebook cell (``None``: no limit).
+        command: the provenance command line of a cell's record.
+        progress: a progress bar over cells (on stderr).
+        echo: where one-line events go (default: above the progress bar).
+
+    Returns:
+        A :class:`RunReport`. SIGINT or SIGTERM stops the running cells and returns with
+        ``interrupted`` set: records are written atomically, finished splits stay checkpointed,
+        and a re-run resumes.
+    """
+    from tqdm.auto import tqdm
+
+    runs_dir, results_root = Path(runs_dir).resolve(), Path(results_root).resolve()
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    report = RunReport()
+    pending: list[tuple[Cell, Path]] = []
+    for cell in cells:
+        status = cell_status(cell, results_root)
+        if status.state == DONE:
+            report.skipped.append(cell.id)
+        elif status.state == UNAVAILABLE:
+            report.unavailable.append(cell.id)
+        else:
+            pending.append((cell, status.record))
+    bar = tqdm(total=len(report.skipped) + len(pending), initial=len(report.skipped), unit="cell", desc="cells",
+               disable=not progress, dynamic_ncols=True, file=sys.stderr)
+    say = echo or bar.write
+    for cell_id in report.skipped:
+        say(f"skip     {cell_id} (record complete)")
+    threads = str(threads_per_job(jobs))
+    with contextlib.ExitStack() as stack:
+        kernel_env = stack.enter_context(current_env_kernel())
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="samlp-reproduce-")))
+        env = {**os.environ, **kernel_env, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+               "OPENBLAS_NUM_THREADS": threads}
+        scheduler = _Scheduler(pending, report, runs_dir=runs_dir, jobs=jobs, notebook=Path(notebook).resolve(),
+                               timeout=timeout, command=command, env=env, work=work, say=say, advance=bar.update)
+        try:
+            previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+            stack.callback(signal.signal, signal.SIGTERM, previous)
+        except ValueError:  # not the main thread: SIGTERM keeps its default
+            pass
+        try:
+            while scheduler.pending or scheduler.running:
+                scheduler.step()
+                bar.set_postfix_str(f"running {len(scheduler.running)}, failed {len(report.failed)}", refresh=False)
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            report.interrupted = True
+            stopped = scheduler.stop()
+            say(f"interrupted: stopped {len(stopped)} running cell(s) ({', '.join(stopped) or 'none'}); their "
+                "finished splits are checkpointed; run the same command again to resume")
+        finally:
+            bar.set_postfix_str(f"running 0, failed {len(report.failed)}")
+            bar.close()
+    return report
+
+
+def reproduce_command(grid: str, cell: Cell, smoke: bool) -> str:
+    """The command line that re-creates ``cell``'s record (stored as the record's provenance)."""
+    return shlex.join(["samlp-lite", "reproduce", "--grid", grid, *(["--smoke"] if smoke else []),
+                       "--only", cell.id])
+
+
+if __name__ == "__main__":
+    sys.exit(_worker(sys.argv[1]))
