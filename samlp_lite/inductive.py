@@ -123,7 +123,9 @@ def train_latent_predictor(student: TrainedStudent, teacher_logits: Tensor, val_
                            progress: bool = True, desc: str = "stage 2") -> tuple[LatentPredictor, FitResult]:
     """Stage 2: fit ``g`` to the stage-1 structure pre-activations of observed nodes.
 
-    Loss: ``MSE(g(x_i), W_A a_i + b_A) + stage2_kd_weight * KD(decode(g(x_i), W_X x_i + b_X), p_i)``.
+    Loss: ``MSE(g(x_i), W_A a_i + b_A) + stage2_kd_weight * KD(decode(g(x_i), W_X x_i + b_X), p_i)``
+    over the observed nodes except the validation nodes, which are kept out so that early
+    stopping on their isolated-mode accuracy measures generalisation to unseen nodes.
     The student stays frozen. With ``stage2_freeze`` only ``g`` trains; otherwise copies of the
     heads and gate, owned by the predictor and used only on the isolated path, are fine-tuned
     with it, so the online path is unchanged either way. Early stopping uses the
@@ -136,13 +138,15 @@ def train_latent_predictor(student: TrainedStudent, teacher_logits: Tensor, val_
     device = pick_device(device if device is not None else config.device)
     model.to(device)
     predictor = LatentPredictor(model.num_features, model.hidden, config.dropout).to(device)
-    nodes = torch.arange(student.features.shape[0])
+    keep = torch.ones(student.features.shape[0], dtype=torch.bool)
+    keep[val_idx] = False
+    nodes = keep.nonzero().view(-1)
     x = select_rows(student.features, nodes).to(device)
     model.eval()
     with torch.no_grad():
         target = model.structure_preactivation(student.adjacency.gather(nodes).to(device))
         feature_pre = model.feature_preactivation(x) if model.use_features else None
-    probs = teacher_probabilities(teacher_logits.to(device), config.tau)
+    probs = teacher_probabilities(teacher_logits[nodes].to(device), config.tau)
     if not config.stage2_freeze:
         predictor.heads.update({name: copy.deepcopy(module) for name, module in model.decoder_modules().items()})
     for p in model.parameters():
