@@ -473,8 +473,9 @@ def plot_gate_vs_dataset_homophily(frame, homophily: str = "edge_homophily") -> 
 
     Args:
         frame: pandas ``DataFrame`` with columns ``dataset``, ``homophily`` (the column named
-            by the argument), ``mean_alpha`` and optionally ``std_alpha`` and ``synthetic``
-            (bool: drawn as open circles).
+            by the argument), ``mean_alpha`` and optionally ``std_alpha``, ``synthetic``
+            (bool: drawn as open circles) and ``label`` (the point's annotation; default
+            the dataset name).
         homophily: which homophily column to put on the x axis (default ``edge_homophily``).
 
     Returns:
@@ -492,7 +493,8 @@ def plot_gate_vs_dataset_homophily(frame, homophily: str = "edge_homophily") -> 
         ax.errorbar(rows[homophily], rows["mean_alpha"], yerr=None if std is None else std[rows.index],
                     fmt=marker, mfc=face, mec="#d62728", ecolor="#d62728", capsize=3, label=label)
         for _, row in rows.iterrows():
-            ax.annotate(str(row["dataset"]), (row[homophily], row["mean_alpha"]), textcoords="offset points",
+            text = row["label"] if "label" in frame.columns else row["dataset"]
+            ax.annotate(str(text), (row[homophily], row["mean_alpha"]), textcoords="offset points",
                         xytext=(4, 4), fontsize="x-small")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)

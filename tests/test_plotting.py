@@ -153,6 +153,8 @@ def test_gate_vs_dataset_homophily_real_and_synthetic_points():
     (ax,) = fig.axes
     assert [t.get_text() for t in ax.texts] == ["cora", "csbm-h0.2"]
     assert len(ax.get_legend().get_texts()) == 2
+    fig = render(plotting.plot_gate_vs_dataset_homophily(frame.assign(label=["Cora", "h = 0.2"])))
+    assert [t.get_text() for t in fig.axes[0].texts] == ["Cora", "h = 0.2"]
 
 
 def test_grid_rejects_nothing_to_plot():
