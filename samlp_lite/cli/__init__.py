@@ -7,7 +7,7 @@ import sys
 
 # Each module defines ``register(subparsers)``, which adds its sub-command and sets
 # ``func`` on the parser to a callable taking the parsed arguments and returning an exit code.
-COMMAND_MODULES = ["data", "teacher", "distill", "tune", "book", "reproduce", "results"]
+COMMAND_MODULES = ["data", "teacher", "distill", "tune", "book", "bench", "reproduce", "results"]
 
 
 class UserError(Exception):

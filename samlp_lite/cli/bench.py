@@ -1,0 +1,111 @@
+"""``samlp-lite bench``: serving latency and memory of teachers and students (METHOD.md 6, 8)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``bench`` sub-command."""
+    from ..bench import DEFAULT_GRAPHS, MODELS
+
+    parser = subparsers.add_parser(
+        "bench", help="inference latency and memory benchmark (teachers vs students)",
+        description="Time serving a batch of target nodes end to end (gathering from the stored graph "
+                    "plus the forward pass) for GNN teachers (full and sampled neighbourhoods), MLP, "
+                    "LINKX and SA-MLP; write one latency record per graph (METHOD.md section 8).")
+    parser.add_argument("--graphs", type=_csv, default=list(DEFAULT_GRAPHS),
+                        help="comma-separated: cora, citeseer, chameleon, squirrel and csbm-<size> "
+                             "(e.g. csbm-10k, csbm-2m); default: %(default)s")
+    parser.add_argument("--models", type=_csv, default=list(MODELS),
+                        help="comma-separated subset of %(default)s")
+    parser.add_argument("--batch-sizes", type=_csv, default=["1", "256", "4096", "all"],
+                        help="comma-separated target-node counts and/or 'all' (default 1,256,4096,all)")
+    parser.add_argument("--repeats", type=int, default=20, help="timed calls per cell at most (default 20)")
+    parser.add_argument("--min-repeats", type=int, default=3,
+                        help="timed calls per cell at least, unless one call exceeds --budget (default 3)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls per cell, the first one "
+                        "measuring memory (default 3)")
+    parser.add_argument("--budget", type=float, default=3.0,
+                        help="seconds of timed calls per cell before stopping early (default 3)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads, fixed for the run and recorded (default 1)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a model config key for every model, e.g. --set hidden=128")
+    parser.add_argument("--json", dest="json_path", default=None, metavar="PATH",
+                        help="record path; may contain {graph}, or be a folder "
+                             "(default results/latency/{graph}.json)")
+    parser.add_argument("--plot", default=None, metavar="PATH",
+                        help="write the latency-vs-size figure to PATH and the speed-up figure to "
+                             "PATH with '-speedup' before the suffix (PNG, PDF or SVG)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar, no tables")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ``bench`` sub-command."""
+    import torch
+
+    from ..bench import (SMOKE_GRAPH, BenchOptions, TimingPolicy, check_graph_names, check_models,
+                         markdown_table, parse_batch_sizes)
+    from ..config import parse_overrides
+    from ..experiments import record_path
+    from ..runtime import pick_device, smoke_mode
+    from . import UserError
+
+    models = check_models(args.models)
+    graphs = check_graph_names(args.graphs)
+    batch_sizes = parse_batch_sizes(args.batch_sizes)
+    if args.threads < 1 or args.repeats < 1 or args.min_repeats < 1 or args.warmup < 1 or args.budget <= 0:
+        raise UserError("--threads, --repeats, --min-repeats and --warmup must be >= 1 and --budget > 0")
+    try:
+        device = pick_device(args.device)
+    except RuntimeError as err:
+        raise UserError(str(err)) from None
+    policy = TimingPolicy(warmup=args.warmup, repeats=args.repeats,
+                          min_repeats=min(args.min_repeats, args.repeats), budget_s=args.budget)
+    if smoke_mode():
+        graphs, policy = [SMOKE_GRAPH], TimingPolicy(warmup=1, repeats=2, min_repeats=2, budget_s=0.5)
+    torch.set_num_threads(args.threads)
+    options = BenchOptions(models=models, batch_sizes=batch_sizes, policy=policy, device=str(device),
+                           overrides=parse_overrides(args.overrides))
+    from ..bench import run_bench
+
+    written = run_bench(graphs, options, json_path=args.json_path, progress=not args.quiet)
+    for path, record in written:
+        if not args.quiet:
+            print(f"\n{record['graph']} ({record['num_nodes']} nodes, {record['device']}, "
+                  f"{record['threads']} thread(s)): median ms (p10-p90); peak memory")
+            print(markdown_table(record))
+        print(f"wrote {path}")
+    if args.plot:
+        plot = record_path(Path(args.plot))
+        _write_plots([record for _, record in written], plot)
+        if not args.quiet:
+            print(f"wrote {plot.with_suffix(plot.suffix or '.png')} (and its -speedup figure when a "
+                  "teacher was benchmarked)")
+    return 0
+
+
+def _speedup_path(path: Path) -> Path:
+    return path.with_name(f"{path.stem}-speedup{path.suffix or '.png'}")
+
+
+def _write_plots(records: list[dict], path: Path) -> None:
+    from ..bench import TEACHER_MODELS
+    from ..plotting_bench import plot_latency_scaling, plot_speedup
+
+    path = path if path.suffix else path.with_suffix(".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [r for rec in records for r in rec["rows"]]
+    batch = 256 if any(r["batch_size"] == 256 and not r["all_nodes"] for r in rows) else "all"
+    plot_latency_scaling(records, batch_size=batch).savefig(path, dpi=120)
+    teachers = [m for m in TEACHER_MODELS if any(r["model"] == m for r in rows)]
+    if teachers:
+        plot_speedup(records, batch_size=batch, reference=(teachers[0], "full")).savefig(
+            _speedup_path(path), dpi=120)
