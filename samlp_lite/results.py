@@ -281,3 +281,19 @@ def per_split_figure(record: dict) -> Any:
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def table_frame(records: Iterable[dict], setting: str = "transductive", teacher: str = "sage",
+                metric: str | None = None, models: Sequence[str] = TABLE_MODELS) -> pd.DataFrame:
+    """The cells of :func:`accuracy_table` in long form for plotting: ``dataset, model, <metric>, std`` (fractions)."""
+    records = [r for r in records if r.get("kind") == "accuracy" and r.get("setting") == setting]
+    metric = metric or ("test_acc" if setting == "transductive" else "prod_acc")
+    rows = []
+    for dataset in _dataset_order(r["dataset"] for r in records):
+        for model in [teacher, *models]:
+            owner = teacher if model != teacher and _uses_teacher(model) else None
+            record = pick_record(records, dataset=dataset, model=model, teacher=owner, setting=setting)
+            if record is not None and record.get(metric):
+                mean, std = mean_std(record[metric])
+                rows.append({"dataset": dataset, "model": MODEL_LABELS.get(model, model), metric: mean, "std": std})
+    return pd.DataFrame(rows, columns=["dataset", "model", metric, "std"])

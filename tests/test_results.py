@@ -123,3 +123,13 @@ def test_per_split_views():
     assert table.loc["mean ± std", "test_acc"] == "85.00 ± 5.00"
     fig = per_split_figure(_acc("cora", "sa-mlp", "sage", [0.8, 0.9], setting="inductive"))
     assert len(fig.axes[0].patches) == 6  # tran, ind, prod for two splits
+
+
+def test_table_frame_is_the_long_form_of_the_table(results_root):
+    from samlp_lite.results import table_frame
+
+    frame = table_frame(load_records(results_root), "transductive", "sage")
+    cora = frame[frame.dataset == "cora"].set_index("model")
+    assert cora.loc["SAGE", "test_acc"] == pytest.approx(0.85) and cora.loc["GLNN", "test_acc"] == pytest.approx(0.82)
+    assert "LINKX" not in cora.index
+    assert list(frame.columns) == ["dataset", "model", "test_acc", "std"]
