@@ -10,7 +10,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .data import GraphData
 
@@ -170,20 +170,20 @@ def samlp_multiply_adds(degree: Tensor, num_features: int, hidden: int, num_clas
 
 
 @torch.no_grad()
-def student_parts(model: nn.Module, features: Tensor, adjacency, nodes: Tensor | None = None,
+def student_parts(model: torch.nn.Module, features: Tensor, adjacency, nodes: Tensor | None = None,
                   chunk_size: int = 65536):
     """Run an SA-MLP with ``return_parts=True`` over many nodes, in chunks, in eval mode.
 
     Args:
-        model: a :class:`~samlp_lite.students.SAMLP`.
+        model: an SA-MLP student (``samlp_lite.students.SAMLP``).
         features: ``[N, d]`` features as the student reads them (dense or sparse CSR; see
-            :attr:`samlp_lite.distill.TrainedStudent.features`).
+            ``TrainedStudent.features`` of ``samlp_lite.distill``).
         adjacency: the student's :class:`~samlp_lite.structure.AdjacencyRows`.
         nodes: long ``[B]`` node ids (default: all N).
         chunk_size: nodes per forward pass (default 65536).
 
     Returns:
-        :class:`~samlp_lite.students.SAMLPOutput` on the CPU: ``logits [B, C]``, ``alpha [B]``
+        ``samlp_lite.students.SAMLPOutput`` on the CPU: ``logits [B, C]``, ``alpha [B]``
         (gate only), head logits and embeddings.
     """
     from .features import select_rows
@@ -227,8 +227,8 @@ def homophily_sweep(homophilies: Sequence[float], models: Iterable[str] = ("mlp"
         progress: show progress bars.
 
     Returns:
-        A pandas ``DataFrame`` with one row per (homophily, model): ``homophily`` (target),
-        ``edge_homophily`` (measured), ``model``, ``val_acc``, ``test_acc``.
+        pandas.DataFrame: one row per (homophily, model), with columns ``homophily``
+        (target), ``edge_homophily`` (measured), ``model``, ``val_acc`` and ``test_acc``.
     """
     import pandas as pd
 

@@ -70,7 +70,7 @@ def plot_homophily_bars(statistics: Sequence[Mapping]) -> Figure:
         statistics: one :func:`~samlp_lite.data.graph_statistics` dict per graph.
 
     Returns:
-        A figure with one axes: one group of three bars per graph.
+        Figure: one axes, one group of three bars per graph.
     """
     kinds = ("edge_homophily", "node_homophily", "class_homophily")
     names = [s["name"] for s in statistics]
@@ -99,7 +99,7 @@ def plot_local_homophily(local: Mapping[str, torch.Tensor | np.ndarray], bins: i
         bins: histogram bins on ``[0, 1]`` (default 20).
 
     Returns:
-        A figure with ``len(local)`` axes; each shows the share of nodes per bin and a dashed
+        Figure: ``len(local)`` axes; each shows the share of nodes per bin and a dashed
         line at the mean (the node homophily).
     """
     fig, axes = _grid(len(local), sharey=False)
@@ -126,7 +126,7 @@ def plot_accuracy_vs_homophily(frame, num_classes: int | None = None) -> Figure:
         num_classes: draws the chance level ``1 / C`` when given.
 
     Returns:
-        A figure with one axes.
+        Figure: one axes.
     """
     fig = Figure(figsize=(5.2, 3.4), layout="constrained")
     ax = fig.subplots()
@@ -153,7 +153,7 @@ def plot_learning_curve(history: Sequence[Mapping], title: str | None = None) ->
         title: figure title.
 
     Returns:
-        A figure with two axes (loss, validation accuracy).
+        Figure: two axes (loss, validation accuracy).
     """
     if not history:
         raise ValueError("empty history: a teacher read from the cache has no learning curve; "
@@ -187,7 +187,7 @@ def plot_confidence(logits: torch.Tensor, y: torch.Tensor | None = None, tau: fl
         bins: bins on ``[1/C, 1]`` (default 20).
 
     Returns:
-        A figure with one axes.
+        Figure: one axes.
     """
     probs = torch.softmax(logits.float() / tau, dim=-1)
     confidence = _numpy(probs.max(dim=-1).values)
@@ -216,7 +216,7 @@ def plot_temperature(logits: torch.Tensor, taus: Sequence[float], node: int = 0)
         node: node whose soft label is drawn in the left panel (default 0).
 
     Returns:
-        A figure with two axes: the soft label of ``node`` at each ``tau`` (grouped bars), and
+        Figure: two axes, the soft label of ``node`` at each ``tau`` (grouped bars), and
         the mean normalised entropy ``H(p) / log C`` over all nodes against ``tau``.
     """
     taus = [float(t) for t in taus]
@@ -258,7 +258,7 @@ def plot_fetch_sizes(degree: torch.Tensor, receptive_field: torch.Tensor, hops: 
         hops: the GNN's depth, for the labels (default 2).
 
     Returns:
-        A figure with one axes (log-log scatter, one point per node).
+        Figure: one axes (log-log scatter, one point per node).
     """
     degree = _numpy(degree)
     receptive_field = _numpy(receptive_field)
@@ -286,7 +286,7 @@ def plot_gate_mixture(z_structure: torch.Tensor, z_features: torch.Tensor, alpha
         alpha: the node's gate value.
 
     Returns:
-        A figure with one axes: three bars per class.
+        Figure: one axes, three bars per class.
     """
     z_structure, z_features = _numpy(z_structure), _numpy(z_features)
     alpha = float(alpha)
@@ -313,11 +313,11 @@ def plot_beta_densities(a_values: Sequence[float], samples: Mapping[float, np.nd
 
     Args:
         a_values: Beta parameters to draw.
-        samples: optional ``a -> draws`` (e.g. from :func:`samlp_lite.losses.draw_mixing`),
+        samples: optional ``a -> draws`` (e.g. from ``samlp_lite.losses.draw_mixing``),
             shown as histograms under the curves.
 
     Returns:
-        A figure with one axes.
+        Figure: one axes.
     """
     from scipy.stats import beta as beta_dist
 
@@ -349,7 +349,7 @@ def plot_virtual_sample(row_i: torch.Tensor, row_j: torch.Tensor, probs_i: torch
         labels: names of the two nodes.
 
     Returns:
-        A figure with two axes: a heat map of ``mu a_i + (1 - mu) a_j`` (one row per ``mu``),
+        Figure: two axes, a heat map of ``mu a_i + (1 - mu) a_j`` (one row per ``mu``),
         and the targets ``mu p_i + (1 - mu) p_j``.
     """
     row_i, row_j = _numpy(row_i), _numpy(row_j)
@@ -383,7 +383,7 @@ def plot_loss_curves(histories: Mapping[str, Sequence[Mapping]], title: str | No
         title: figure title.
 
     Returns:
-        A figure with two axes (loss, validation accuracy), one line per run.
+        Figure: two axes (loss, validation accuracy), one line per run.
     """
     fig = Figure(figsize=(9, 3.2), layout="constrained")
     loss_ax, acc_ax = fig.subplots(1, 2)
@@ -412,7 +412,7 @@ def plot_accuracy_bars(frame, value: str = "test_acc") -> Figure:
         value: the column to plot (default ``test_acc``).
 
     Returns:
-        A figure with one axes: one group per dataset, one bar per model, labelled in percent.
+        Figure: one axes, one group per dataset, one bar per model, labelled in percent.
     """
     datasets = list(dict.fromkeys(frame["dataset"]))
     models = list(dict.fromkeys(frame["model"]))
@@ -447,8 +447,8 @@ def plot_gate_vs_homophily(data: Mapping[str, tuple], bins: int = 10) -> Figure:
         bins: homophily bins for the mean line (default 10).
 
     Returns:
-        A figure with ``len(data)`` axes: a hexbin density of the nodes and the mean ``alpha``
-        per homophily bin.
+        Figure: ``len(data)`` axes, each with a hexbin density of the nodes and the mean
+        ``alpha`` per homophily bin.
     """
     fig, axes = _grid(len(data), sharey=True)
     for ax, (name, (local, alpha)) in zip(axes, data.items()):
@@ -479,7 +479,7 @@ def plot_gate_vs_dataset_homophily(frame, homophily: str = "edge_homophily") -> 
         homophily: which homophily column to put on the x axis (default ``edge_homophily``).
 
     Returns:
-        A figure with one axes, one labelled point per graph.
+        Figure: one axes, one labelled point per graph.
     """
     fig = Figure(figsize=(5.4, 3.6), layout="constrained")
     ax = fig.subplots()
