@@ -7,8 +7,9 @@ import pytest
 
 from samlp_lite import runner
 from samlp_lite.records import write_json_atomic
-from samlp_lite.runner import (DONE, TO_RUN, UNAVAILABLE, Cell, cell_status, expand_grid, load_grid,
-                               record_problem, run_grid, select_cells)
+from samlp_lite.grid import (DONE, TO_RUN, UNAVAILABLE, Cell, cell_status, expand_grid, load_grid, record_problem,
+                             select_cells)
+from samlp_lite.runner import run_grid
 
 
 def test_paper_grid_expands_once_per_record():

@@ -9,7 +9,7 @@ from collections import Counter
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``reproduce`` sub-command."""
-    from ..runner import available_grids
+    from ..grid import available_grids
 
     parser = subparsers.add_parser(
         "reproduce", help="run a grid of experiments (papermill), resuming where it stopped",
@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the ``reproduce`` sub-command."""
     from pathlib import Path
 
-    from ..runner import (DONE, EXPERIMENT_NOTEBOOK, TO_RUN, UNAVAILABLE, cell_status, expand_grid, load_grid,
-                          reproduce_command, run_grid, select_cells, threads_per_job)
+    from ..grid import DONE, TO_RUN, UNAVAILABLE, cell_status, expand_grid, load_grid, select_cells
+    from ..runner import EXPERIMENT_NOTEBOOK, reproduce_command, run_grid, threads_per_job
     from ..runtime import SMOKE_ENV, smoke_mode
     from . import UserError
 
