@@ -111,3 +111,41 @@ def tune_students(dataset: str | GraphData, teacher: str = "sage", *, splits: st
                       json_path=Path(root) / teacher / graph.name / f"{model}.json")
         best[model] = record["best"]["overrides"]
     return best
+
+
+def tuned_values(root: str | Path = "results/tuning", teacher: str = "sage") -> dict[str, dict[str, dict[str, Any]]]:
+    """Winners of every tuning record under ``<root>/<teacher>``: ``{dataset: {model: overrides}}``.
+
+    SA-MLP's winner includes the no-mix values it was tuned on top of.
+    """
+    from .records import read_json
+
+    values: dict[str, dict[str, dict[str, Any]]] = {}
+    for path in sorted(Path(root, teacher).glob("*/*.json")):
+        record = read_json(path)
+        if record.get("kind") == "tuning":
+            values.setdefault(record["dataset"], {})[record["model"]] = dict(record["best"]["overrides"])
+    return values
+
+
+def write_tuned_section(values: Mapping[str, Mapping[str, Mapping[str, Any]]],
+                        path: str | Path | None = None, *, source: str = "results/tuning") -> Path:
+    """Replace the ``tuned:`` section (the end of hyperparameters.yaml) with ``values``.
+
+    Everything above the ``tuned:`` line, comments included, is kept as it is.
+    """
+    from .config import HYPERPARAMETERS_PATH, load_hyperparameters
+
+    path = Path(path or HYPERPARAMETERS_PATH)
+    text = path.read_text()
+    marker = "\ntuned:"
+    if marker not in text:
+        raise ValueError(f"{path} has no top-level 'tuned:' section to replace")
+    head = text[:text.index(marker)].rstrip("\n")
+    body = yaml.safe_dump({"tuned": {d: {m: dict(o) for m, o in ms.items()} for d, ms in values.items()}},
+                          sort_keys=True, default_flow_style=None, width=110)
+    comment = (f"\n\n# Values chosen by `samlp-lite tune` on validation accuracy; the records with every candidate\n"
+               f"# are under {source}/. Regenerate with `samlp-lite tune --apply`.\n")
+    path.write_text(head.rsplit("\n# Values chosen", 1)[0].rstrip("\n") + comment + body)
+    load_hyperparameters(path)
+    return path

@@ -24,3 +24,23 @@ def test_tune_picks_the_best_validation_candidate(model, tmp_path, monkeypatch):
     assert len(record["candidates"]) == 2
     assert record["best"]["val_acc"] == max(c["val_acc"] for c in record["candidates"])
     assert record["teacher"] == (None if model == "gcn" else "gcn")
+
+
+def test_write_tuned_section_keeps_the_rest_of_the_file(tmp_path):
+    from samlp_lite.config import load_hyperparameters, resolve_config
+    from samlp_lite.records import write_json_atomic
+    from samlp_lite.tuning import tuned_values, write_tuned_section
+
+    yaml_file = tmp_path / "hp.yaml"
+    yaml_file.write_text("# top comment\ndefaults:\n  hidden: 64\n\n# Values chosen by hand\ntuned: {}\n")
+    write_json_atomic(tmp_path / "tuning" / "sage" / "cora" / "glnn.json",
+                      {"kind": "tuning", "dataset": "cora", "model": "glnn", "best": {"overrides": {"hidden": 256}}})
+    values = tuned_values(tmp_path / "tuning", "sage")
+    assert values == {"cora": {"glnn": {"hidden": 256}}}
+    write_tuned_section(values, yaml_file)
+    text = yaml_file.read_text()
+    assert text.startswith("# top comment\ndefaults:") and "by hand" not in text
+    hp = load_hyperparameters(yaml_file)
+    assert resolve_config("cora", "glnn", hyperparameters=hp).hidden == 256
+    write_tuned_section(values, yaml_file)
+    assert yaml_file.read_text() == text

@@ -10,8 +10,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description="Try every combination of the search space in "
                                                "samlp_lite/config/tuning.yaml on a few splits and report the "
                                                "best by mean validation accuracy.")
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--model", required=True,
+    parser.add_argument("--dataset", help="dataset to tune on (not needed with --apply)")
+    parser.add_argument("--apply", action="store_true",
+                        help="write the winners of the tuning records (results/tuning) into the tuned: section "
+                             "of samlp_lite/config/hyperparameters.yaml, and stop")
+    parser.add_argument("--model",
                         help="teacher (gcn, sage, gat, appnp), student name, or 'students' for the whole student "
                              "sequence (GLNN, LINKX, SA-MLP without and with mixing)")
     parser.add_argument("--teacher", default="sage", help="teacher of a distilled student (default sage)")
@@ -23,8 +26,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``tune`` sub-command."""
-    from ..tuning import tune, tune_students
+    from ..tuning import tune, tune_students, tuned_values, write_tuned_section
+    from . import UserError
 
+    if args.apply:
+        values = tuned_values(args.json_path or "results/tuning", args.teacher)
+        if not values:
+            raise UserError(f"no tuning records under {args.json_path or 'results/tuning'}/{args.teacher}")
+        path = write_tuned_section(values)
+        print(f"wrote tuned values for {', '.join(sorted(values))} into {path}")
+        return 0
+    if not args.dataset or not args.model:
+        raise UserError("--dataset and --model are required (or --apply)")
     if args.model == "students":
         best = tune_students(args.dataset, args.teacher, splits=args.splits, root=args.json_path or "results/tuning")
         print("best overrides (for the tuned: section of hyperparameters.yaml):")
