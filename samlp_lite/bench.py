@@ -399,6 +399,8 @@ class MLPServer(Server):
         self.impl = "fused" if self.fused else "module"
 
     def gather(self, targets: Tensor) -> tuple:  # noqa: D102
+        if not self.fused:  # the package's path end to end
+            return (select_rows(self.store.features, targets),)
         return (self.store.features.index_select(0, targets),)
 
     def gather_all(self) -> tuple:  # noqa: D102

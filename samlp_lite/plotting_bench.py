@@ -69,7 +69,7 @@ def plot_latency_scaling(records: dict | Sequence[dict], *, batch_size: int | st
     if synthetic_only:
         records = [r for r in records if r.get("synthetic")] or records
     records = sorted(records, key=lambda r: r["num_nodes"])
-    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    fig = Figure(figsize=(7.6, 4.4), layout="constrained")
     ax = fig.subplots()
     for model, gather in _series(records):
         if models is not None and model not in models:
@@ -92,7 +92,7 @@ def plot_latency_scaling(records: dict | Sequence[dict], *, batch_size: int | st
     ax.set_ylabel(f"latency per batch of {size} (ms)")
     ax.set_title(f"Serving latency vs graph size ({_device_note(records)})", fontsize="medium")
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(frameon=False, fontsize="small", ncol=2)
+    ax.legend(frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     return fig
 
 
@@ -138,7 +138,7 @@ def plot_speedup(records: dict | Sequence[dict], *, batch_size: int | str = 256,
 def plot_latency_vs_batch(record: dict, *, per_node: bool = True) -> Figure:
     """Latency per target node (or per batch) against batch size for one graph, log-log."""
     record = _as_list(record)[0]
-    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    fig = Figure(figsize=(7.6, 4.4), layout="constrained")
     ax = fig.subplots()
     for model, gather in _series([record]):
         rows = sorted((r for r in record["rows"] if r["model"] == model and r["gather"] == gather),
@@ -154,7 +154,7 @@ def plot_latency_vs_batch(record: dict, *, per_node: bool = True) -> Figure:
     ax.set_title(f"{record['graph']}: cost per node vs batch size ({_device_note([record])})",
                  fontsize="medium")
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(frameon=False, fontsize="small", ncol=2)
+    ax.legend(frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     return fig
 
 
