@@ -21,7 +21,7 @@ TABLE_MODELS = ("mlp", "glnn", "linkx", "sa-mlp-nomix", "sa-mlp")
 MODEL_LABELS = {"gcn": "GCN", "sage": "SAGE", "gat": "GAT", "appnp": "APPNP", "mlp": "MLP", "glnn": "GLNN",
                 "linkx": "LINKX", "sa-mlp-nomix": "SA-MLP w/o mixing", "sa-mlp": "SA-MLP"}
 INDUCTIVE_ROWS = {"tran": "tran_acc", "ind": "ind_acc", "prod": "prod_acc", "ind, isolated": "ind_isolated_acc"}
-"""Rows of an inductive table: evaluation name -> record key (``ind, isolated``: SA-MLP's latent predictor)."""
+"""Rows of an inductive table, from evaluation name to record key (``ind, isolated`` is SA-MLP's latent predictor)."""
 MISSING = "–"
 
 

@@ -309,7 +309,7 @@ def run_grid(cells: Sequence[Cell], *, runs_dir: str | Path, results_root: str |
     """Run every cell whose record is not complete, ``jobs`` at a time, each in its own process.
 
     Args:
-        cells: from :func:`expand_grid` (possibly filtered by :func:`select_cells`).
+        cells: from :func:`~samlp_lite.grid.expand_grid` (possibly filtered by :func:`~samlp_lite.grid.select_cells`).
         runs_dir: folder of the executed notebooks (``<cell id>.ipynb``) and ``failures.log``.
         results_root: root of the records (``results``; smoke mode redirects to ``results/smoke``).
         jobs: parallel cells; each kernel gets ``max(1, cores // jobs)`` threads.

@@ -136,26 +136,24 @@ class LINKXStudent(nn.Module):
 
 
 DECODER_MODULES = ("structure_head", "feature_head", "head", "gate")
+"""Names of SA-MLP's modules that run after the encoders (heads and gate)."""
 
 
 class SAMLPOutput(NamedTuple):
-    """Everything :meth:`SAMLP.decode` computes; absent parts are ``None``.
-
-    Attributes:
-        logits: ``[B, C]``.
-        alpha: ``[B]`` gate value (weight of the structure head), ``combine="gate"`` only.
-        z_structure: ``[B, C]`` structure-head logits.
-        z_features: ``[B, C]`` feature-head logits.
-        h_structure: ``[B, h]`` structure embedding after dropout and ReLU.
-        h_features: ``[B, h]`` feature embedding after dropout and ReLU.
-    """
+    """Everything :meth:`SAMLP.decode` computes; absent parts are ``None``."""
 
     logits: Tensor
+    """``[B, C]`` output logits."""
     alpha: Tensor | None
+    """``[B]`` gate value (weight of the structure head), ``combine="gate"`` only."""
     z_structure: Tensor | None
+    """``[B, C]`` structure-head logits."""
     z_features: Tensor | None
+    """``[B, C]`` feature-head logits."""
     h_structure: Tensor | None
+    """``[B, h]`` structure embedding after dropout and ReLU."""
     h_features: Tensor | None
+    """``[B, h]`` feature embedding after dropout and ReLU."""
 
 
 class SAMLP(nn.Module):
@@ -257,7 +255,7 @@ class SAMLP(nn.Module):
 
         Any ``[B, h]`` tensor may stand in for ``structure_pre``, e.g. a mixed one or a
         latent predictor's ``g(x)``. ``heads`` may replace any of the modules named in
-        :data:`DECODER_MODULES` (the inductive stage 2 fine-tunes copies of them).
+        :data:`~samlp_lite.students.DECODER_MODULES` (the inductive stage 2 fine-tunes copies of them).
 
         Returns:
             ``[B, C]`` logits, or an :class:`SAMLPOutput` when ``return_parts``.

@@ -29,7 +29,7 @@ _NORMS = {"none": None, "batch": "batch_norm", "layer": "layer_norm"}
 
 
 class SparseAwareSAGEConv(SAGEConv):
-    """PyG's :class:`SAGEConv` (mean aggregation) that also accepts sparse CSR features.
+    """PyG's ``SAGEConv`` (mean aggregation) that also accepts sparse CSR features.
 
     Mean aggregation and the linear map commute, so for sparse ``x`` the neighbour features
     are projected first (``x W_l``, a sparse matmul) and then averaged: same result, without
@@ -51,14 +51,14 @@ class SparseAwareSAGEConv(SAGEConv):
 
 
 class SparseAwareGraphSAGE(GraphSAGE):
-    """PyG's :class:`GraphSAGE` built from :class:`SparseAwareSAGEConv` layers."""
+    """PyG's ``GraphSAGE`` built from :class:`SparseAwareSAGEConv` layers."""
 
     def init_conv(self, in_channels, out_channels, **kwargs):  # noqa: D102
         return SparseAwareSAGEConv(in_channels, out_channels, **kwargs)
 
 
 class APPNPNet(nn.Module):
-    """APPNP: an MLP predicts, PyG's :class:`APPNP` layer propagates (personalised PageRank).
+    """APPNP: an MLP predicts, PyG's ``APPNP`` layer propagates (personalised PageRank).
 
     Args:
         in_channels, hidden_channels, out_channels: layer widths.

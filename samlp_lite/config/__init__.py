@@ -83,7 +83,7 @@ class RunConfig:
 TEACHER_KEYS = ("seed", "hidden", "num_layers", "dropout", "norm", "lr", "weight_decay",
                 "max_epochs", "patience", "batch_size", "eval_every", "fanouts", "heads",
                 "appnp_k", "appnp_alpha", "held_out_rate")
-"""Keys that change a teacher's soft labels: the teacher cache is keyed by their hash."""
+"""Keys that change a teacher's soft labels; the teacher cache is keyed by their hash."""
 
 
 def config_keys() -> list[str]:
