@@ -86,9 +86,7 @@ def select_rows(x: Tensor, nodes: Tensor) -> Tensor:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
             return torch.sparse_csr_tensor(
-                crow, x.col_indices()[positions], x.values()[positions],
+                crow, x.col_indices().index_select(0, positions), x.values().index_select(0, positions),
                 size=(nodes.numel(), x.size(1)), check_invariants=False,
             )
-    if x.layout == torch.sparse_coo:
-        return x.index_select(0, nodes)
-    return x[nodes]
+    return x.index_select(0, nodes)

@@ -101,8 +101,8 @@ def gather_csr_rows(rowptr: Tensor, nodes: Tensor) -> tuple[Tensor, Tensor]:
         ``(positions, offsets)``: long ``[nnz_B]`` indices into the CSR value arrays, row
         after row, and long ``[B]`` start of each row in ``positions``.
     """
-    starts = rowptr[nodes]
-    counts = rowptr[nodes + 1] - starts
+    starts = rowptr.index_select(0, nodes)
+    counts = rowptr.index_select(0, nodes + 1) - starts
     offsets = torch.cumsum(counts, 0) - counts
     total = int(counts.sum()) if counts.numel() else 0
     positions = torch.repeat_interleave(starts - offsets, counts, output_size=total)
@@ -215,7 +215,7 @@ class AdjacencyRows:
         if nodes.numel() and (nodes.min() < 0 or nodes.max() >= self.num_nodes):
             raise ValueError(f"nodes must lie in [0, {self.num_nodes})")
         positions, offsets = gather_csr_rows(self.rowptr, nodes)
-        return AdjacencyBatch(self.col[positions], offsets, self.weight[positions])
+        return AdjacencyBatch(self.col.index_select(0, positions), offsets, self.weight.index_select(0, positions))
 
     def all(self) -> AdjacencyBatch:
         """Rows of every node, in order; shares memory with the store (no copy)."""
