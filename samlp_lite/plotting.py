@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from .analysis import binned_means
 
 __all__ = [
+    "plot_ablation", "plot_sensitivity",
     "MODEL_COLORS", "plot_accuracy_bars", "plot_accuracy_vs_homophily", "plot_beta_densities",
     "plot_confidence", "plot_fetch_sizes", "plot_gate_mixture", "plot_gate_vs_dataset_homophily",
     "plot_gate_vs_homophily", "plot_homophily_bars", "plot_learning_curve", "plot_local_homophily",
@@ -501,6 +502,56 @@ def plot_gate_vs_dataset_homophily(frame, homophily: str = "edge_homophily") -> 
     ax.set_xlabel(homophily.replace("_", " ") + " of the graph")
     ax.set_ylabel("mean gate alpha")
     ax.legend(frameon=False, fontsize="small")
+    return fig
+
+
+# ----------------------------------------------------------- chapter 9: ablations
+
+def plot_ablation(frame, reference: str | None = None, default: str = "sa-mlp") -> Figure:
+    """Mean accuracy (± std) of each variant as horizontal bars, the default variant highlighted.
+
+    Args:
+        frame: from :func:`samlp_lite.experiments.compare_models`: columns ``label``, ``mean``, ``std``.
+        reference: a label drawn as a vertical dashed line instead of a bar (e.g. the teacher).
+        default: the label drawn in a strong colour and as a dotted line (the unablated model).
+    """
+    rows = frame[frame["label"] != reference] if reference is not None else frame
+    fig = Figure(figsize=(6.4, 0.38 * len(rows) + 1.2), layout="constrained")
+    ax = fig.subplots()
+    positions = np.arange(len(rows))[::-1]
+    colours = [_color("sa-mlp", 0) if label == default else "#9aa5b1" for label in rows["label"]]
+    ax.barh(positions, 100 * rows["mean"], xerr=100 * rows["std"], color=colours, capsize=2)
+    ax.set_yticks(positions, rows["label"])
+    for y, value in zip(positions, rows["mean"]):
+        ax.annotate(f"{100 * value:.1f}", (100 * value, y), xytext=(4, -3), textcoords="offset points",
+                    fontsize="x-small")
+    if default in set(rows["label"]):
+        ax.axvline(100 * float(rows.set_index("label").loc[default, "mean"]), color=_color("sa-mlp", 0),
+                   linestyle=":", linewidth=1)
+    if reference is not None and reference in set(frame["label"]):
+        value = 100 * float(frame.set_index("label").loc[reference, "mean"])
+        ax.axvline(value, color="black", linestyle="--", linewidth=1, label=f"{reference} (teacher)")
+        ax.legend(frameon=False, fontsize="small", loc="lower right")
+    low = 100 * float((rows["mean"] - rows["std"]).min())
+    ax.set_xlim(max(0.0, low - 5), 100 * float((rows["mean"] + rows["std"]).max()) + 4)
+    ax.set_xlabel("test accuracy (%)")
+    return fig
+
+
+def plot_sensitivity(frames: Mapping[str, object]) -> Figure:
+    """Accuracy against the value of one config key per panel (mean ± std over splits).
+
+    Args:
+        frames: key name -> frame from :func:`samlp_lite.experiments.compare_models` with an
+            added ``value`` column holding the key's value of each row.
+    """
+    fig, axes = _grid(len(frames), width=3.2, height=2.8)
+    for ax, (key, frame) in zip(axes, frames.items()):
+        ax.errorbar(frame["value"], 100 * frame["mean"], yerr=100 * frame["std"], marker="o", capsize=3,
+                    color=_color("sa-mlp", 0))
+        ax.set_xlabel(key)
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"SA-MLP, varying {key}", fontsize="medium")
     return fig
 
 

@@ -170,3 +170,19 @@ def test_all_names_exist_and_bench_figures_are_reexported():
         public = getattr(bench, "__all__", [n for n in dir(bench) if n.startswith("plot_")])
         for name in public:
             assert getattr(plotting, name) is getattr(bench, name)
+
+
+def test_ablation_and_sensitivity_figures():
+    import pandas as pd
+
+    from samlp_lite.plotting import plot_ablation, plot_sensitivity
+
+    frame = pd.DataFrame({"label": ["sage", "sa-mlp", "sa-mlp-sum"], "mean": [0.6, 0.7, 0.65],
+                          "std": [0.01, 0.02, 0.01]})
+    fig = plot_ablation(frame, reference="sage")
+    (ax,) = fig.axes
+    labels = {t.get_text(): t.get_position()[1] for t in ax.get_yticklabels()}
+    assert len(ax.patches) == 2 and set(labels) == {"sa-mlp", "sa-mlp-sum"}
+    assert labels["sa-mlp"] > labels["sa-mlp-sum"]  # first row on top
+    sweep = {"beta": frame.assign(value=[0.0, 0.5, 1.0]), "tau": frame.assign(value=[1, 2, 3])}
+    assert len(plot_sensitivity(sweep).axes) == 2
