@@ -297,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--html", default=None,
                         help="built HTML folder (default: <root>/_build/html)")
     parser.add_argument("--chromium", default=None, help="Chromium binary (default: /usr/bin/chromium)")
-    parser.add_argument("--screenshot-page", default="book/results",
-                        help="page to screenshot (default: book/results)")
+    parser.add_argument("--screenshot-page", default="notebooks/08_reproduce",
+                        help="page to screenshot (default: notebooks/08_reproduce, the results chapter)")
     parser.add_argument("--screenshot", default=None,
                         help="screenshot file (default: <root>/_build/screenshots/results.png)")
     args = parser.parse_args(argv)
