@@ -117,7 +117,7 @@ def test_cache_of_unknown_provenance_is_cleared(tmp_path):
 def test_toc_pages_of_the_repository_toc_exist():
     pages = book.toc_pages(REPO_ROOT / "_toc.yml")
     assert pages[0] == "book/intro"
-    for required in ("book/method", "book/howto", "book/results", "book/api", "book/references"):
+    for required in ("book/method", "book/howto", "notebooks/08_reproduce", "book/api", "book/references"):
         assert required in pages
     for page in pages:
         assert any((REPO_ROOT / f"{page}{suffix}").is_file() for suffix in book.PAGE_SUFFIXES), page
