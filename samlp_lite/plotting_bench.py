@@ -1,5 +1,8 @@
 """Latency figures from latency records (:mod:`samlp_lite.bench`); each returns a Figure.
 
+Records come from :func:`samlp_lite.bench.run_bench` or, committed, from
+:func:`samlp_lite.results.latency_records`.
+
 Built on :class:`matplotlib.figure.Figure` (no ``pyplot`` state), like
 :mod:`samlp_lite.plotting`, which re-exports these functions.
 """
@@ -10,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["plot_latency_scaling", "plot_speedup", "plot_latency_vs_batch"]
+__all__ = ["plot_latency_scaling", "plot_speedup", "plot_latency_vs_batch", "plot_gather_bytes"]
 
 _COLORS = {"mlp": "#7f7f7f", "glnn": "#1f77b4", "linkx": "#9467bd", "sa-mlp": "#d62728",
            "gcn": "#2ca02c", "sage": "#17becf", "gat": "#bcbd22"}
@@ -34,7 +37,7 @@ def _as_list(records: dict | Sequence[dict]) -> list[dict]:
     bad = [r for r in records if not isinstance(r, dict) or r.get("kind") != "latency"]
     if bad or not records:
         raise ValueError("pass latency records (dicts with kind 'latency'), e.g. from "
-                         "samlp_lite.bench.load_records('results/latency')")
+                         "samlp_lite.results.latency_records('results')")
     return records
 
 
@@ -154,6 +157,44 @@ def plot_latency_vs_batch(record: dict, *, per_node: bool = True) -> Figure:
     ax.set_title(f"{record['graph']}: cost per node vs batch size ({_device_note([record])})",
                  fontsize="medium")
     ax.grid(True, which="major", alpha=0.3)
+    ax.legend(frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return fig
+
+
+def plot_gather_bytes(records: dict | Sequence[dict], *, batch_size: int | str = 256) -> Figure:
+    """Bytes a server gathers per target node, per model (and gather) and graph, as bars (log scale).
+
+    The bytes are those of the tensors handed to the model (the row key ``bytes_per_node``):
+    a GNN teacher's k-hop features and edges, an MLP's feature row, SA-MLP's feature row plus
+    its adjacency row's neighbour ids.
+
+    Args:
+        records: one record or several (one group of bars per graph, smallest graph first).
+        batch_size: rows to plot (default 256; ``"all"`` for all-node inference).
+    """
+    records = sorted(_as_list(records), key=lambda r: r["num_nodes"])
+    series = _series(records)
+    fig = Figure(figsize=(max(6.4, 1.1 * len(records) + 3), 4.4), layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / max(len(series), 1)
+    plotted = False
+    for index, (model, gather) in enumerate(series):
+        rows = [_pick(record, model, gather, batch_size) for record in records]
+        values = [row["bytes_per_node"] if row and row.get("bytes_per_node") else np.nan for row in rows]
+        if np.all(np.isnan(values)):
+            continue
+        positions = np.arange(len(records)) + (index - (len(series) - 1) / 2) * width
+        ax.bar(positions, values, width, color=_color(model), label=_label(model, gather),
+               hatch="//" if gather == "sampled" else None, edgecolor="white")
+        plotted = True
+    if not plotted:
+        raise ValueError(f"no rows with bytes_per_node for batch size {batch_size!r}")
+    ax.set_yscale("log")
+    ax.set_xticks(np.arange(len(records)), [r["graph"] for r in records], rotation=20)
+    size = "all nodes" if batch_size == "all" else f"batch {batch_size}"
+    ax.set_ylabel("bytes gathered per target node")
+    ax.set_title(f"What serving reads from the store, {size}", fontsize="medium")
+    ax.grid(True, axis="y", which="major", alpha=0.3)
     ax.legend(frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     return fig
 

@@ -67,14 +67,75 @@ def load_records(root: str | Path = "results", *, smoke: bool = False, kind: str
 
 
 def latency_records(root: str | Path = "results", *, smoke: bool = False) -> list[dict]:
-    """The latency records under ``root`` (kept out of the accuracy tables)."""
-    return load_records(root, smoke=smoke, kind="latency")
+    """The latency records under ``root`` (any depth), smallest graph first.
+
+    Written by :func:`samlp_lite.bench.run_bench` (``results/latency/<graph>.json``); kept
+    out of the accuracy tables. Same arguments and ``"_path"`` key as :func:`load_records`.
+    """
+    records = load_records(root, smoke=smoke, kind="latency")
+    return sorted(records, key=lambda r: (r.get("num_nodes") or 0, str(r.get("graph"))))
 
 
 def latency_table(records: Iterable[dict]) -> pd.DataFrame:
-    """One row per measured (graph, model, gather, batch size) of latency records, in milliseconds."""
-    rows = [{"graph": r.get("graph"), "device": r.get("device"), "threads": r.get("threads"), **row}
+    """One row per measured (graph, model, gather, batch size) of latency records, in milliseconds.
+
+    Columns: ``graph``, ``num_nodes``, ``device``, ``threads``, ``batch`` (the batch size as
+    text, ``"all"`` for all-node inference), then the row's own keys (``model``, ``gather``,
+    ``batch_size``, ``median_ms``, ``p10_ms``, ``p90_ms``, ``peak_mem_bytes``, ``num_params``,
+    ...; METHOD.md section 8).
+    """
+    rows = [{"graph": r.get("graph"), "num_nodes": r.get("num_nodes"), "device": r.get("device"),
+             "threads": r.get("threads"), "batch": "all" if row.get("all_nodes") else str(row.get("batch_size")),
+             **row}
             for r in records if r.get("kind") == "latency" for row in r.get("rows", [])]
+    return pd.DataFrame(rows)
+
+
+def _batch_order(label: str) -> tuple[bool, int]:
+    return (label == "all", int(label) if label.isdigit() else 0)
+
+
+def latency_pivot(records: Sequence[dict], value: str = "median_ms") -> pd.DataFrame:
+    """One latency-row key per (graph, model, gather) and batch, e.g. the median milliseconds.
+
+    Args:
+        records: latency records (a graph measured twice keeps its first record's values).
+        value: a row key such as ``"median_ms"``, ``"peak_mem_bytes"`` or ``"bytes_per_node"``.
+
+    Returns:
+        A DataFrame indexed by ``graph, model, gather`` in the records' order, with one column
+        per batch (``"1"``, ``"256"``, ..., ``"all"``, smallest first); cells that were not
+        measured are NaN.
+    """
+    table = latency_table(records)
+    if table.empty:
+        return table
+    keys = ["graph", "model", "gather"]
+    wide = table.pivot_table(index=keys, columns="batch", values=value, aggfunc="first")
+    order = list(dict.fromkeys(zip(*(table[k] for k in keys))))
+    return wide.reindex(index=pd.MultiIndex.from_tuples(order, names=keys),
+                        columns=sorted(wide.columns, key=_batch_order))
+
+
+def latency_ratios(records: Iterable[dict]) -> pd.DataFrame:
+    """Speed ratios of latency records: one row per graph and batch size.
+
+    Columns: ``graph``, ``num_nodes``, ``batch`` (``"1"``, ``"256"``, ... or ``"all"``),
+    ``batch_size``, then the ratios of median latencies from
+    :func:`samlp_lite.bench.summarize`: ``sa_mlp_over_mlp`` (SA-MLP / MLP) and
+    ``<teacher>_<gather>_over_sa_mlp`` (e.g. ``sage_full_over_sa_mlp``) where both were measured.
+    """
+    from .bench import summarize
+
+    rows = []
+    for record in records:
+        if record.get("kind") != "latency":
+            continue
+        all_sizes = {row["batch_size"] for row in record.get("rows", []) if row.get("all_nodes")}
+        for entry in summarize(record.get("rows", [])):
+            batch = "all" if entry["batch_size"] in all_sizes else str(entry["batch_size"])
+            rows.append({"graph": record.get("graph"), "num_nodes": record.get("num_nodes"), "batch": batch,
+                         **entry})
     return pd.DataFrame(rows)
 
 

@@ -11,7 +11,8 @@ def _csv(text: str) -> list[str]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` sub-command."""
-    from ..bench import DEFAULT_GRAPHS, MODELS
+    from ..bench import DEFAULT_GRAPHS
+    from ..serving import MODELS
 
     parser = subparsers.add_parser(
         "bench", help="inference latency and memory benchmark (teachers vs students)",
@@ -51,11 +52,12 @@ def run(args: argparse.Namespace) -> int:
     """Run the ``bench`` sub-command."""
     import torch
 
-    from ..bench import (SMOKE_GRAPH, BenchOptions, TimingPolicy, check_graph_names, check_models,
-                         markdown_table, parse_batch_sizes)
+    from ..bench import SMOKE_GRAPH, BenchOptions, check_graph_names, markdown_table, parse_batch_sizes, run_bench
     from ..config import parse_overrides
     from ..experiments import record_path
+    from ..measuring import TimingPolicy
     from ..runtime import pick_device, smoke_mode
+    from ..serving import check_models
     from . import UserError
 
     models = check_models(args.models)
@@ -74,8 +76,6 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     options = BenchOptions(models=models, batch_sizes=batch_sizes, policy=policy, device=str(device),
                            overrides=parse_overrides(args.overrides))
-    from ..bench import run_bench
-
     written = run_bench(graphs, options, json_path=args.json_path, progress=not args.quiet)
     for path, record in written:
         if not args.quiet:
@@ -97,8 +97,8 @@ def _speedup_path(path: Path) -> Path:
 
 
 def _write_plots(records: list[dict], path: Path) -> None:
-    from ..bench import TEACHER_MODELS
     from ..plotting_bench import plot_latency_scaling, plot_speedup
+    from ..serving import TEACHER_MODELS
 
     path = path if path.suffix else path.with_suffix(".png")
     path.parent.mkdir(parents=True, exist_ok=True)
