@@ -293,7 +293,7 @@ def run_bench(graphs: Sequence[str | GraphData], options: BenchOptions, *, json_
         command: the command recorded in the provenance (default: this process's command line).
         progress: show a progress bar.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     check_graph_names([g for g in graphs if isinstance(g, str)])
     check_models(options.models)

@@ -270,7 +270,7 @@ def compare_models(dataset: str | GraphData, jobs: Iterable[tuple[str, str, Mapp
     inductively) and the per-split values; ablation and sensitivity tables are built from it.
     """
     import pandas as pd
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
     metric = "test_acc" if setting == "transductive" else "prod_acc"

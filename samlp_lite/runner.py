@@ -324,7 +324,7 @@ def run_grid(cells: Sequence[Cell], *, runs_dir: str | Path, results_root: str |
         ``interrupted`` set: records are written atomically, finished splits stay checkpointed,
         and a re-run resumes.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     runs_dir, results_root = Path(runs_dir).resolve(), Path(results_root).resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)

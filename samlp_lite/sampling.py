@@ -14,7 +14,7 @@ import torch
 import torch_geometric.typing
 from torch import Tensor
 from torch_geometric.data import Data
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .structure import gather_csr_rows
 

@@ -95,8 +95,9 @@ def get_teacher_outputs(graph: GraphData, teacher: str, split: int, config: RunC
             hit = None
         if hit is not None and (not need_model or any(k.startswith(MODEL_PREFIX) for k in hit[0])):
             tensors, meta = hit
+            history = meta.pop("history", [])
             return TeacherOutputs(logits=tensors["logits"], held_out_logits=tensors.get("held_out_logits"),
-                                  metrics=meta, from_cache=True, model_state=_model_state(tensors))
+                                  metrics=meta, from_cache=True, model_state=_model_state(tensors), history=history)
 
     start = time.perf_counter()
     desc = f"{teacher} on {graph.name} split {split}"
@@ -123,7 +124,7 @@ def get_teacher_outputs(graph: GraphData, teacher: str, split: int, config: RunC
                    epochs_run=trained.fit.epochs_run)
     tensors.update({MODEL_PREFIX + name: value for name, value in trained.model.state_dict().items()})
     if use_cache:
-        save_soft_labels(key, tensors, metrics)
+        save_soft_labels(key, tensors, {**metrics, "history": trained.fit.history})
     return TeacherOutputs(logits=tensors["logits"], held_out_logits=tensors.get("held_out_logits"),
                           metrics=metrics, from_cache=False, history=trained.fit.history,
                           model_state=_model_state(tensors))

@@ -150,3 +150,12 @@ def test_teacher_weights_are_cached_and_rebuild_the_same_model(homophilous, tmp_
     assert cached.from_cache and cached.model_state
     model = load_teacher_model(homophilous, "sage", config, cached)
     assert torch.allclose(model.predict_all(homophilous.data), cached.logits, atol=1e-5)
+
+
+def test_cache_hit_keeps_the_learning_curve(homophilous, tmp_path, monkeypatch):
+    monkeypatch.setenv("SAMLP_CACHE", str(tmp_path))
+    config = FAST.replace(max_epochs=6, patience=6)
+    fresh = get_teacher_outputs(homophilous, "gcn", 0, config, progress=False)
+    cached = get_teacher_outputs(homophilous, "gcn", 0, config, progress=False)
+    assert cached.from_cache and len(cached.history) == 6 and cached.history == fresh.history
+    assert "history" not in cached.metrics

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Each module defines ``register(subparsers)``, which adds its sub-command and sets
@@ -28,9 +29,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``samlp-lite`` console script."""
+    """Entry point of the ``samlp-lite`` console script.
+
+    ``SAMLP_THREADS`` fixes PyTorch's CPU thread count (on a small or shared machine, 1 is
+    often fastest; each run records the count it used).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    threads = os.environ.get("SAMLP_THREADS")
+    if threads:
+        import torch
+
+        if not threads.isdigit() or int(threads) < 1:
+            print(f"samlp-lite: error: SAMLP_THREADS must be a positive integer, got {threads!r}", file=sys.stderr)
+            return 2
+        torch.set_num_threads(int(threads))
     try:
         return int(args.func(args) or 0)
     except (UserError, FileNotFoundError, KeyError, ValueError) as err:

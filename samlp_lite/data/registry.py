@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import loaders
 from .graph import GraphData, make_graph
