@@ -65,15 +65,14 @@ def provenance(*, wall_s: float, device: str, command: str | None = None,
     }
 
 
-def write_json_atomic(path: str | Path, payload: Any) -> Path:
-    """Write JSON to ``path`` through a temporary file and a rename, so readers never see half a file."""
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=1, sort_keys=False, default=_json_default)
-            handle.write("\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
@@ -83,6 +82,11 @@ def write_json_atomic(path: str | Path, payload: Any) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def write_json_atomic(path: str | Path, payload: Any) -> Path:
+    """Write ``payload`` as JSON to ``path`` atomically (see :func:`write_text_atomic`)."""
+    return write_text_atomic(path, json.dumps(payload, indent=1, sort_keys=False, default=_json_default) + "\n")
 
 
 def read_json(path: str | Path) -> Any:

@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
-from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,21 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _write_atomic(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the ``results`` sub-command."""
+    from ..records import write_text_atomic
     from ..results import latency_records, load_records, results_markdown, summary_frame
 
     records = load_records(args.root, smoke=args.smoke)
@@ -57,9 +42,9 @@ def run(args: argparse.Namespace) -> int:
           + (f"; {len(latency)} latency records (not tabulated here)" if latency else "") + "\n")
     print(text or "no table: no record matches the chosen teachers")
     if args.markdown:
-        _write_atomic(args.markdown, text)
+        write_text_atomic(args.markdown, text)
         print(f"tables written to {args.markdown}")
     if args.csv:
-        _write_atomic(args.csv, summary_frame(records).to_csv(index=False))
+        write_text_atomic(args.csv, summary_frame(records).to_csv(index=False))
         print(f"summary written to {args.csv}")
     return 0
