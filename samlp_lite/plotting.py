@@ -11,7 +11,6 @@ that module is installed.
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 from typing import Mapping, Sequence
 
@@ -555,14 +554,12 @@ def plot_sensitivity(frames: Mapping[str, object]) -> Figure:
     return fig
 
 
-# Latency figures are written in a separate module; expose them here too when it exists.
-# find_spec rather than try/except ImportError, so a plotting_bench that exists but is
-# broken fails loudly instead of vanishing.
-if importlib.util.find_spec(f"{__package__}.plotting_bench") is not None:  # pragma: no cover
-    from . import plotting_bench as _plotting_bench
+# The latency figures live in plotting_bench; re-exported so every figure is one import away.
+from .plotting_bench import (  # noqa: E402
+    plot_gather_bytes,
+    plot_latency_scaling,
+    plot_latency_vs_batch,
+    plot_speedup,
+)
 
-    for _name in getattr(_plotting_bench, "__all__",
-                         [n for n in dir(_plotting_bench) if n.startswith("plot_")]):
-        globals()[_name] = getattr(_plotting_bench, _name)
-        if _name not in __all__:
-            __all__.append(_name)
+__all__ += ["plot_gather_bytes", "plot_latency_scaling", "plot_latency_vs_batch", "plot_speedup"]
