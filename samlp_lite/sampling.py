@@ -151,11 +151,16 @@ def _layer_step(gnn, layer: int, x: Tensor, edge_index: Tensor, edge_weight: Ten
                 num_targets: int) -> Tensor:
     conv = gnn.convs[layer]
     x = (conv(x, edge_index, edge_weight=edge_weight) if edge_weight is not None else conv(x, edge_index))[:num_targets]
+    return between_layers(gnn, layer, x)
+
+
+def between_layers(gnn, layer: int, out: Tensor) -> Tensor:
+    """What a PyG ``BasicGNN`` applies after conv ``layer`` (activation and norm; nothing after the last)."""
     if layer == gnn.num_layers - 1:
-        return x
+        return out
     if gnn.act is not None and gnn.act_first:
-        x = gnn.act(x)
-    x = gnn.norms[layer](x)
+        out = gnn.act(out)
+    out = gnn.norms[layer](out)
     if gnn.act is not None and not gnn.act_first:
-        x = gnn.act(x)
-    return x
+        out = gnn.act(out)
+    return out

@@ -35,6 +35,7 @@ from .config import resolve_config
 from .distill import make_student
 from .features import select_rows
 from .gathering import GraphStore, NeighborhoodGatherer, Subgraph, gather_rows
+from .sampling import between_layers
 from .structure import AdjacencyBatch, AdjacencyRows
 from .students import MLP, SAMLP, LINKXStudent, count_parameters
 from .teachers import Teacher, build_teacher
@@ -155,7 +156,26 @@ class MLPServer(Server):
         return F.linear(x, layers[-1].weight, layers[-1].bias)
 
 
-class SAMLPServer(Server):
+class AdjacencyRowServer(Server):
+    """A student that reads feature rows and adjacency rows (SA-MLP, LINKX)."""
+
+    fused: bool = False
+    with_weights: bool = True
+
+    def gather(self, targets: Tensor) -> tuple:  # noqa: D102
+        if not self.fused:
+            return (select_rows(self.store.features, targets), self.store.adjacency.gather(targets))
+        return (self.store.features.index_select(0, targets),
+                gather_rows(self.store.adjacency, targets, self.with_weights))
+
+    def gather_all(self) -> tuple:  # noqa: D102
+        rows = self.store.adjacency.all()
+        if not self.with_weights:
+            rows = AdjacencyBatch(rows.indices, rows.offsets, None)
+        return (self.store.features, rows)
+
+
+class SAMLPServer(AdjacencyRowServer):
     """SA-MLP: feature rows and adjacency rows, then the fused student.
 
     Fused forward for the default architecture (``combine="gate"``, one-layer heads, both
@@ -188,18 +208,6 @@ class SAMLPServer(Server):
             self.q_weight = torch.cat([f_head.weight.detach(), gate_w[:, h:]]).t().contiguous()
             self.q_bias = torch.cat([f_head.bias.detach(), torch.zeros_like(gate_b)])
 
-    def gather(self, targets: Tensor) -> tuple:  # noqa: D102
-        if not self.fused:
-            return (select_rows(self.store.features, targets), self.store.adjacency.gather(targets))
-        return (self.store.features.index_select(0, targets),
-                gather_rows(self.store.adjacency, targets, self.with_weights))
-
-    def gather_all(self) -> tuple:  # noqa: D102
-        rows = self.store.adjacency.all()
-        if not self.with_weights:
-            rows = AdjacencyBatch(rows.indices, rows.offsets, None)
-        return (self.store.features, rows)
-
     def forward(self, x: Tensor, adj: AdjacencyBatch) -> Tensor:  # noqa: D102
         if not self.fused:
             return self.model(x, adj)
@@ -213,7 +221,7 @@ class SAMLPServer(Server):
         return torch.lerp(q[:, :c], p[:, :c], alpha)
 
 
-class LINKXServer(Server):
+class LINKXServer(AdjacencyRowServer):
     """LINKX: feature rows and adjacency rows; its ``SparseLinear`` as an ``embedding_bag``.
 
     PyG's LINKX multiplies a sparse ``[B, N]`` matrix with its ``[N, h]`` weight; the fused path
@@ -229,18 +237,6 @@ class LINKXServer(Server):
         self.fused = fused and linkx.edge_mlp is None  # num_edge_layers == 1
         self.impl = "fused" if self.fused else "module"
         self.with_weights = not (self.fused and _unit_weights(store.adjacency))
-
-    def gather(self, targets: Tensor) -> tuple:  # noqa: D102
-        if not self.fused:
-            return (select_rows(self.store.features, targets), self.store.adjacency.gather(targets))
-        return (self.store.features.index_select(0, targets),
-                gather_rows(self.store.adjacency, targets, self.with_weights))
-
-    def gather_all(self) -> tuple:  # noqa: D102
-        rows = self.store.adjacency.all()
-        if not self.with_weights:
-            rows = AdjacencyBatch(rows.indices, rows.offsets, None)
-        return (self.store.features, rows)
 
     def forward(self, x: Tensor, adj: AdjacencyBatch) -> Tensor:  # noqa: D102
         if not self.fused:
@@ -356,7 +352,7 @@ class TeacherServer(Server):
                 out = conv(x, edges, edge_weight=edge_weight[:num_edges])[:num_dst]
             else:
                 out = conv(x, edges)[:num_dst]
-            x = self._activate(layer, out)
+            x = between_layers(self.gnn, layer, out)
         return x
 
     def gather_all(self) -> tuple:  # noqa: D102
@@ -372,7 +368,7 @@ class TeacherServer(Server):
         with torch.inference_mode():
             x = self.store.features
             for layer in range(self.num_layers):
-                x = self._activate(layer, self._all_nodes_layer(self.gnn.convs[layer], x))
+                x = between_layers(self.gnn, layer, self._all_nodes_layer(self.gnn.convs[layer], x))
             return x
 
     def _all_nodes_layer(self, conv: nn.Module, x: Tensor) -> Tensor:
@@ -417,18 +413,6 @@ class TeacherServer(Server):
             outputs.append(out.reshape(targets.numel(), heads * channels) if conv.concat else out.mean(dim=1))
         out = torch.cat(outputs)
         return out + conv.bias if conv.bias is not None else out
-
-    def _activate(self, layer: int, out: Tensor) -> Tensor:
-        """BasicGNN's activation and norm between layers (none after the last)."""
-        gnn = self.gnn
-        if layer == self.num_layers - 1:
-            return out
-        if gnn.act is not None and gnn.act_first:
-            out = gnn.act(out)
-        out = gnn.norms[layer](out)
-        if gnn.act is not None and not gnn.act_first:
-            out = gnn.act(out)
-        return out
 
 
 def _projects_first(conv: nn.Module) -> bool:
