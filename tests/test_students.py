@@ -10,6 +10,7 @@ from samlp_lite.students import (
     MLP, SAMLP, LINKXStudent, SAMLPOutput, build_student, count_parameters,
 )
 from samlp_lite.features import select_rows, to_sparse_features
+from dense_reference import dense_adjacency
 
 NUM_NODES, NUM_FEATURES, NUM_CLASSES = 15, 9, 3
 
@@ -35,21 +36,6 @@ def sparse_features(num_nodes=NUM_NODES, num_features=NUM_FEATURES, density=0.3,
     gen = torch.Generator().manual_seed(seed)
     mask = torch.rand(num_nodes, num_features, generator=gen) < density
     return mask * torch.rand(num_nodes, num_features, generator=gen)
-
-
-def dense_adjacency(edge_index, num_nodes, adj_norm, self_loop):
-    adj = torch.zeros(num_nodes, num_nodes)
-    adj[edge_index[1], edge_index[0]] = 1.0
-    if self_loop:
-        adj.fill_diagonal_(1.0)
-    deg = adj.sum(1)
-    if adj_norm == "row":
-        return adj / deg.clamp(min=1).unsqueeze(1)
-    if adj_norm == "sym":
-        inv = deg.pow(-0.5)
-        inv[torch.isinf(inv)] = 0
-        return inv.unsqueeze(1) * adj * inv.unsqueeze(0)
-    return adj
 
 
 @pytest.mark.parametrize("adj_norm", ["none", "row", "sym"])
