@@ -23,7 +23,7 @@ from torch import Tensor
 
 from .data import GraphData
 from .sampling import InNeighbors
-from .structure import AdjacencyBatch, AdjacencyRows
+from .structure import AdjacencyBatch, AdjacencyRows, gather_csr_rows
 
 
 # --------------------------------------------------------------------------- the stored graph
@@ -92,14 +92,7 @@ def gather_rows(adjacency: AdjacencyRows, nodes: Tensor, with_weights: bool = Tr
     (the rows are 0/1, ``adj_norm="none"``) ``weights`` is ``None`` so ``embedding_bag`` skips
     the multiply.
     """
-    rowptr = adjacency.rowptr
-    starts = rowptr.index_select(0, nodes)
-    counts = rowptr.index_select(0, nodes + 1) - starts
-    ends = torch.cumsum(counts, 0)
-    total = int(ends[-1]) if ends.numel() else 0
-    offsets = ends - counts
-    positions = torch.repeat_interleave(starts - offsets, counts, output_size=total)
-    positions += torch.arange(total, device=rowptr.device)
+    positions, offsets = gather_csr_rows(adjacency.rowptr, nodes)
     weights = adjacency.weight.index_select(0, positions) if with_weights else None
     return AdjacencyBatch(adjacency.col.index_select(0, positions), offsets, weights)
 
@@ -148,13 +141,9 @@ class NeighborhoodGatherer:
                  ) -> tuple[Tensor, Tensor, Tensor]:
         """``(sources, target_position, entry)`` of up to ``fanout`` in-edges per target (all if < 0)."""
         rowptr = self.graph.rowptr
-        starts = rowptr.index_select(0, targets)
-        counts = rowptr.index_select(0, targets + 1) - starts
-        ends = torch.cumsum(counts, 0)
-        total = int(ends[-1]) if ends.numel() else 0
-        offsets = ends - counts
-        positions = torch.repeat_interleave(starts - offsets, counts, output_size=total)
-        positions += torch.arange(total, device=self.device)
+        positions, offsets = gather_csr_rows(rowptr, targets)
+        counts = rowptr.index_select(0, targets + 1) - rowptr.index_select(0, targets)
+        total = positions.numel()
         row = torch.repeat_interleave(torch.arange(targets.numel(), device=self.device), counts,
                                       output_size=total)
         if fanout >= 0 and total:

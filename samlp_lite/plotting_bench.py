@@ -55,6 +55,21 @@ def _series(records: Sequence[dict]) -> list[tuple[str, str]]:
     return list(dict.fromkeys((r["model"], r["gather"]) for rec in records for r in rec["rows"]))
 
 
+def _grouped_bars(ax, records: Sequence[dict], series: Sequence[tuple[str, str]], value) -> bool:
+    """One group of bars per record, one bar per (model, gather) series; False if nothing was drawn."""
+    width = 0.8 / max(len(series), 1)
+    plotted = False
+    for index, (model, gather) in enumerate(series):
+        values = [value(record, model, gather) for record in records]
+        if np.all(np.isnan(values)):
+            continue
+        positions = np.arange(len(records)) + (index - (len(series) - 1) / 2) * width
+        ax.bar(positions, values, width, color=_color(model), label=_label(model, gather),
+               hatch="//" if gather == "sampled" else None, edgecolor="white")
+        plotted = True
+    return plotted
+
+
 def plot_latency_scaling(records: dict | Sequence[dict], *, batch_size: int | str = 256,
                          synthetic_only: bool = True, models: Sequence[str] | None = None) -> Figure:
     """Median latency per batch against graph size, one line per model (and gather), log-log.
@@ -112,20 +127,11 @@ def plot_speedup(records: dict | Sequence[dict], *, batch_size: int | str = 256,
     series = [s for s in _series(records) if s != tuple(reference)]
     fig = Figure(figsize=(max(6.4, 1.1 * len(records) + 3), 4.4), layout="constrained")
     ax = fig.subplots()
-    width = 0.8 / max(len(series), 1)
-    plotted = False
-    for index, (model, gather) in enumerate(series):
-        values = []
-        for record in records:
-            base, row = _pick(record, *reference, batch_size), _pick(record, model, gather, batch_size)
-            values.append(base["median_ms"] / row["median_ms"] if base and row else np.nan)
-        if np.all(np.isnan(values)):
-            continue
-        positions = np.arange(len(records)) + (index - (len(series) - 1) / 2) * width
-        ax.bar(positions, values, width, color=_color(model), label=_label(model, gather),
-               hatch="//" if gather == "sampled" else None, edgecolor="white")
-        plotted = True
-    if not plotted:
+    def speedup(record: dict, model: str, gather: str) -> float:
+        base, row = _pick(record, *reference, batch_size), _pick(record, model, gather, batch_size)
+        return base["median_ms"] / row["median_ms"] if base and row else np.nan
+
+    if not _grouped_bars(ax, records, series, speedup):
         raise ValueError(f"no rows for batch size {batch_size!r} with the reference {reference}")
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
@@ -176,18 +182,11 @@ def plot_gather_bytes(records: dict | Sequence[dict], *, batch_size: int | str =
     series = _series(records)
     fig = Figure(figsize=(max(6.4, 1.1 * len(records) + 3), 4.4), layout="constrained")
     ax = fig.subplots()
-    width = 0.8 / max(len(series), 1)
-    plotted = False
-    for index, (model, gather) in enumerate(series):
-        rows = [_pick(record, model, gather, batch_size) for record in records]
-        values = [row["bytes_per_node"] if row and row.get("bytes_per_node") else np.nan for row in rows]
-        if np.all(np.isnan(values)):
-            continue
-        positions = np.arange(len(records)) + (index - (len(series) - 1) / 2) * width
-        ax.bar(positions, values, width, color=_color(model), label=_label(model, gather),
-               hatch="//" if gather == "sampled" else None, edgecolor="white")
-        plotted = True
-    if not plotted:
+    def gathered(record: dict, model: str, gather: str) -> float:
+        row = _pick(record, model, gather, batch_size)
+        return row["bytes_per_node"] if row and row.get("bytes_per_node") else np.nan
+
+    if not _grouped_bars(ax, records, series, gathered):
         raise ValueError(f"no rows with bytes_per_node for batch size {batch_size!r}")
     ax.set_yscale("log")
     ax.set_xticks(np.arange(len(records)), [r["graph"] for r in records], rotation=20)
