@@ -18,6 +18,11 @@ from .soft_labels import get_teacher_outputs
 from .teachers import TEACHERS
 
 SEARCH_SPACES_PATH = Path(__file__).parent / "config" / "tuning.yaml"
+TEACHER_MIN_GAIN = 0.005
+"""A teacher candidate replaces the configured values only when its mean validation accuracy is
+higher by more than this (half a point): every student learns from the teacher's soft labels, so
+a change within split-to-split noise would cost a re-run of every student for nothing."""
+TEACHERS_FOLDER = "teachers"
 
 
 def search_space(kind: str, path: str | Path = SEARCH_SPACES_PATH) -> dict[str, list]:
@@ -41,13 +46,17 @@ def grid(space: Mapping[str, Iterable[Any]]) -> list[dict[str, Any]]:
 
 def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits: str | Iterable[int] = "0-2",
          space: Mapping[str, Iterable[Any]] | None = None, json_path: str | Path | None = None,
-         progress: bool = True, echo: Callable[[str], None] = print) -> dict[str, Any]:
+         min_gain: float | None = None, progress: bool = True,
+         echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Grid-search a teacher or a student on a few splits by mean validation accuracy.
 
     Teachers use the ``teacher`` search space, students the ``student`` one (students read the
     soft labels of ``teacher`` with its resolved config). Trained teacher candidates land in
-    the soft-label cache. Returns (and writes) a ``"kind": "tuning"`` record with every
-    candidate and the winner, whose overrides belong under ``tuned:`` in hyperparameters.yaml.
+    the soft-label cache. The currently configured values are always a candidate (the
+    baseline); the best candidate wins only when it beats the baseline's validation accuracy by
+    more than ``min_gain`` (default: ``TEACHER_MIN_GAIN`` for teachers, 0 for students). Returns
+    (and writes) a ``"kind": "tuning"`` record with every candidate, the baseline, the top
+    candidate and the chosen one (``best``), whose overrides belong under ``tuned:``.
     """
     from .distill import architecture_of, train_student_on_split, uses_teacher
 
@@ -57,6 +66,12 @@ def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits:
     graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
     chosen = parse_splits(splits, graph.num_splits)
     candidates = grid(space or search_space(model))
+    configured = resolve_config(graph.name, model)
+    baseline = {key: getattr(configured, key) for key in candidates[0]}
+    if baseline not in candidates:
+        candidates.insert(0, baseline)
+    if min_gain is None:
+        min_gain = TEACHER_MIN_GAIN if is_teacher else 0.0
     teacher_config = resolve_config(graph.name, teacher)
     teacher_outputs = {}
     if not is_teacher and uses_teacher(model):
@@ -79,10 +94,15 @@ def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits:
         if progress:
             echo(f"[{i}/{len(candidates)}] {model} {graph.name} {overrides}: "
                  f"val {100 * rows[-1]['val_acc']:.2f} test {100 * rows[-1]['test_acc']:.2f}")
-    best = max(rows, key=lambda r: r["val_acc"])
-    echo(f"best for {model} on {graph.name}: {best['overrides']} (val {100 * best['val_acc']:.2f})")
+    top = max(rows, key=lambda r: r["val_acc"])
+    base_row = rows[candidates.index(baseline)]
+    best = top if top["val_acc"] - base_row["val_acc"] > min_gain else base_row
+    echo(f"best for {model} on {graph.name}: {best['overrides']} (val {100 * best['val_acc']:.2f}"
+         + ("" if best is top else f"; top {top['overrides']} at {100 * top['val_acc']:.2f} is within "
+                                   f"{100 * min_gain:.2f} points of the configured values, which stay") + ")")
     record = {"kind": "tuning", "dataset": graph.name, "model": model,
-              "teacher": None if is_teacher else teacher, "splits": chosen, "candidates": rows, "best": best,
+              "teacher": None if is_teacher else teacher, "splits": chosen, "candidates": rows,
+              "baseline": base_row, "top": top, "min_gain": min_gain, "best": best,
               "provenance": provenance(wall_s=time.perf_counter() - start, device=str(pick_device()))}
     path = record_path(json_path)
     if path is not None:
@@ -113,15 +133,18 @@ def tune_students(dataset: str | GraphData, teacher: str = "sage", *, splits: st
     return best
 
 
-def tuned_values(root: str | Path = "results/tuning", teacher: str = "sage") -> dict[str, dict[str, dict[str, Any]]]:
-    """Winners of every tuning record under ``<root>/<teacher>``: ``{dataset: {model: overrides}}``.
+def tuned_values(root: str | Path = "results/tuning", teacher: str = "sage",
+                 *, with_teachers: bool = True) -> dict[str, dict[str, dict[str, Any]]]:
+    """Winners of the tuning records: ``{dataset: {model: overrides}}``.
 
-    SA-MLP's winner includes the no-mix values it was tuned on top of.
+    Students come from ``<root>/<teacher>`` (SA-MLP's winner includes the no-mix values it was
+    tuned on top of); with ``with_teachers``, the GNNs from ``<root>/teachers`` as well.
     """
     from .records import read_json
 
     values: dict[str, dict[str, dict[str, Any]]] = {}
-    for path in sorted(Path(root, teacher).glob("*/*.json")):
+    folders = [Path(root, teacher)] + ([Path(root, TEACHERS_FOLDER)] if with_teachers else [])
+    for path in sorted(p for folder in folders for p in folder.glob("*/*.json")):
         record = read_json(path)
         if record.get("kind") == "tuning":
             values.setdefault(record["dataset"], {})[record["model"]] = dict(record["best"]["overrides"])

@@ -137,3 +137,10 @@ def test_grid_run_isolates_a_failure_reruns_a_corrupt_record_and_resumes(tmp_pat
     again = run_grid([good], runs_dir=runs, results_root=results, progress=False, echo=events.append)
     assert again.skipped == [good.id] and not again.done and again.ok
     assert f"skip     {good.id} (record complete)" in events
+
+
+def test_kernel_threads_follow_samlp_threads(monkeypatch):
+    monkeypatch.delenv("SAMLP_THREADS", raising=False)
+    assert runner.threads_per_job(10**6) == 1
+    monkeypatch.setenv("SAMLP_THREADS", "3")
+    assert runner.threads_per_job(1) == 3 and runner.threads_per_job(8) == 3

@@ -20,8 +20,8 @@ def test_tune_picks_the_best_validation_candidate(model, tmp_path, monkeypatch):
     monkeypatch.setenv("SAMLP_SMOKE", "1")
     graph = make_csbm(num_nodes=150, num_classes=3, avg_degree=6, num_features=8, homophily=0.9, num_splits=2)
     record = tune(graph, model, teacher="gcn", splits="0-1", space={"hidden": [8, 16], "lr": [0.01]},
-                  json_path=tmp_path / "results" / "tune.json", progress=False)
-    assert len(record["candidates"]) == 2
+                  json_path=tmp_path / "results" / "tune.json", min_gain=0.0, progress=False)
+    assert len(record["candidates"]) == 3  # the two of the space plus the configured hidden=64
     assert record["best"]["val_acc"] == max(c["val_acc"] for c in record["candidates"])
     assert record["teacher"] == (None if model == "gcn" else "gcn")
 
@@ -44,3 +44,26 @@ def test_write_tuned_section_keeps_the_rest_of_the_file(tmp_path):
     assert resolve_config("cora", "glnn", hyperparameters=hp).hidden == 256
     write_tuned_section(values, yaml_file)
     assert yaml_file.read_text() == text
+
+
+def test_the_configured_values_stay_unless_beaten_by_min_gain(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAMLP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SAMLP_SMOKE", "1")
+    graph = make_csbm(num_nodes=150, num_classes=3, avg_degree=6, num_features=8, homophily=0.9, num_splits=2)
+    space = {"hidden": [8, 16]}
+    strict = tune(graph, "gcn", splits="0-1", space=space, min_gain=1.0, progress=False)
+    assert strict["candidates"][0]["overrides"] == {"hidden": 64}  # the configured value joins the grid
+    assert strict["best"] == strict["baseline"] and len(strict["candidates"]) == 3
+    loose = tune(graph, "gcn", splits="0-1", space=space, min_gain=-1.0, progress=False)
+    assert loose["best"] == loose["top"] and loose["top"]["val_acc"] == max(c["val_acc"] for c in loose["candidates"])
+
+
+def test_tuned_values_merge_students_and_teachers(tmp_path):
+    from samlp_lite.records import write_json_atomic
+    from samlp_lite.tuning import tuned_values
+
+    for folder, model, value in [("sage", "glnn", 256), ("teachers", "gcn", 128)]:
+        write_json_atomic(tmp_path / folder / "cora" / f"{model}.json",
+                          {"kind": "tuning", "dataset": "cora", "model": model, "best": {"overrides": {"hidden": value}}})
+    assert tuned_values(tmp_path, "sage") == {"cora": {"glnn": {"hidden": 256}, "gcn": {"hidden": 128}}}
+    assert tuned_values(tmp_path, "sage", with_teachers=False) == {"cora": {"glnn": {"hidden": 256}}}

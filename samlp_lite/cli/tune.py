@@ -12,13 +12,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                "best by mean validation accuracy.")
     parser.add_argument("--dataset", help="dataset to tune on (not needed with --apply)")
     parser.add_argument("--apply", action="store_true",
-                        help="write the winners of the tuning records (results/tuning) into the tuned: section "
-                             "of samlp_lite/config/hyperparameters.yaml, and stop")
+                        help="write the winners of the tuning records (results/tuning/<teacher> for students, "
+                             "results/tuning/teachers for GNNs) into the tuned: section of "
+                             "samlp_lite/config/hyperparameters.yaml, and stop")
     parser.add_argument("--model",
                         help="teacher (gcn, sage, gat, appnp), student name, or 'students' for the whole student "
                              "sequence (GLNN, LINKX, SA-MLP without and with mixing)")
     parser.add_argument("--teacher", default="sage", help="teacher of a distilled student (default sage)")
     parser.add_argument("--splits", default="0-2", help="splits to average over (default 0-2)")
+    parser.add_argument("--min-gain", type=float, default=None, metavar="POINTS",
+                        help="validation points by which a candidate must beat the configured values to win "
+                             "(default 0.5 for teachers, 0 for students)")
     parser.add_argument("--json", dest="json_path", default=None, metavar="PATH",
                         help="record path (with --model students: the folder, default results/tuning)")
     parser.set_defaults(func=run)
@@ -44,5 +48,6 @@ def run(args: argparse.Namespace) -> int:
         for model, overrides in best.items():
             print(f"  {model}: {overrides}")
         return 0
-    tune(args.dataset, args.model, teacher=args.teacher, splits=args.splits, json_path=args.json_path)
+    tune(args.dataset, args.model, teacher=args.teacher, splits=args.splits, json_path=args.json_path,
+         min_gain=None if args.min_gain is None else args.min_gain / 100)
     return 0
