@@ -13,7 +13,7 @@ from samlp_lite.bench import (BenchOptions, bench_graph, check_graph_names, csbm
 from samlp_lite.cli import main
 from samlp_lite.data import make_csbm
 from samlp_lite.measuring import TimingPolicy, peak_memory_bytes
-from samlp_lite.plotting_bench import plot_gather_bytes, plot_latency_scaling, plot_latency_vs_batch, plot_speedup
+from samlp_lite.plotting.latency import plot_gather_bytes, plot_latency_scaling, plot_latency_vs_batch, plot_speedup
 from samlp_lite.results import latency_pivot, latency_ratios, latency_records, latency_table
 from samlp_lite.serving import GATHERS, MODELS
 

@@ -1,6 +1,5 @@
 """Figures: every plotting function returns a Figure with the expected axes and artists."""
 import importlib
-import importlib.util
 
 import numpy as np
 import pandas as pd
@@ -162,14 +161,14 @@ def test_grid_rejects_nothing_to_plot():
         plotting.plot_local_homophily({})
 
 
-def test_all_names_exist_and_bench_figures_are_reexported():
+def test_all_names_exist_and_submodule_figures_are_reexported():
     for name in plotting.__all__:
         assert hasattr(plotting, name), name
-    if importlib.util.find_spec("samlp_lite.plotting_bench") is not None:
-        bench = importlib.import_module("samlp_lite.plotting_bench")
-        public = getattr(bench, "__all__", [n for n in dir(bench) if n.startswith("plot_")])
-        for name in public:
-            assert getattr(plotting, name) is getattr(bench, name)
+    for module in ("data", "training", "method", "results", "latency"):
+        submodule = importlib.import_module(f"samlp_lite.plotting.{module}")
+        for name in submodule.__all__:
+            assert name in plotting.__all__, name
+            assert getattr(plotting, name) is getattr(submodule, name)
 
 
 def test_ablation_and_sensitivity_figures():

@@ -97,7 +97,7 @@ def _speedup_path(path: Path) -> Path:
 
 
 def _write_plots(records: list[dict], path: Path) -> None:
-    from ..plotting_bench import plot_latency_scaling, plot_speedup
+    from ..plotting.latency import plot_latency_scaling, plot_speedup
     from ..serving import TEACHER_MODELS
 
     path = path if path.suffix else path.with_suffix(".png")

@@ -3,8 +3,8 @@
 Records come from :func:`samlp_lite.bench.run_bench` or, committed, from
 :func:`samlp_lite.results.latency_records`.
 
-Built on :class:`matplotlib.figure.Figure` (no ``pyplot`` state), like
-:mod:`samlp_lite.plotting`, which re-exports these functions.
+Built on :class:`matplotlib.figure.Figure` (no ``pyplot`` state), like the other figures;
+:mod:`samlp_lite.plotting` re-exports these functions.
 """
 from __future__ import annotations
 
@@ -13,19 +13,16 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from ._style import MODEL_COLORS
+
 __all__ = ["plot_latency_scaling", "plot_speedup", "plot_latency_vs_batch", "plot_gather_bytes"]
 
-_COLORS = {"mlp": "#7f7f7f", "glnn": "#1f77b4", "linkx": "#9467bd", "sa-mlp": "#d62728",
-           "gcn": "#2ca02c", "sage": "#17becf", "gat": "#bcbd22"}
 _TEACHERS = ("sage", "gcn", "gat")
 
 
 def _color(model: str) -> str:
-    try:  # one colour per model across the book, when the notebook module is there
-        from .plotting import MODEL_COLORS
-        return MODEL_COLORS.get(model, _COLORS.get(model, "#333333"))
-    except ImportError:  # pragma: no cover
-        return _COLORS.get(model, "#333333")
+    """The model's colour across the book; dark grey for a model without one."""
+    return MODEL_COLORS.get(model, "#333333")
 
 
 def _label(model: str, gather: str) -> str:
