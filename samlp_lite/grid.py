@@ -14,7 +14,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -290,17 +290,36 @@ def record_problem(path: str | Path, cell: Cell) -> str | None:
             return f"record's {name} is missing or not one fraction per split"
     if bool((record.get("provenance") or {}).get("smoke")) != smoke_mode():
         return "record's smoke flag differs from this run's"
-    if cell.overrides:
-        from .config import resolve_config
+    return _config_drift(record, cell)
 
+
+_IGNORED_KEYS = {"device"}
+
+
+def _config_drift(record: Mapping[str, Any], cell: Cell) -> str | None:
+    """Why the record's configs differ from what the cell resolves to now (YAML or grid changed), or ``None``.
+
+    Compares the student's (or teacher's) ``config`` and, for distilled students, the
+    ``teacher_config`` whose soft labels it learned from. Keys a record lacks are not compared.
+    """
+    from .config import resolve_config
+
+    pairs = [("config", cell.model, cell.overrides)]
+    if cell.teacher and record.get("teacher_config") is not None:
+        pairs.append(("teacher_config", cell.teacher, cell.teacher_overrides))
+    for field_name, model, overrides in pairs:
         try:  # compare resolved values, so that e.g. YAML's "1e-3" (a string) matches 0.001
-            wanted = resolve_config(cell.dataset, cell.model, cell.overrides).to_dict()
+            wanted = resolve_config(cell.dataset, model, overrides).to_dict()
         except (KeyError, ValueError) as err:
             return f"the grid's overrides do not resolve: {err}"
-        config = record.get("config") or {}
-        for key in cell.overrides:
-            if json.loads(json.dumps(config.get(key))) != json.loads(json.dumps(wanted.get(key))):
-                return f"record was made with {key}={config.get(key)!r}, the grid sets {wanted.get(key)!r}"
+        stored = record.get(field_name) or {}
+        for key, value in wanted.items():
+            if key in _IGNORED_KEYS or key not in stored:
+                continue
+            if json.loads(json.dumps(stored[key])) != json.loads(json.dumps(value)):
+                where = "the grid sets" if key in overrides else "the config now resolves to"
+                what = "teacher's " if field_name == "teacher_config" else ""
+                return f"record was made with {what}{key}={stored[key]!r}, {where} {value!r}"
     return None
 
 

@@ -92,7 +92,11 @@ def test_a_record_completes_a_cell_only_when_valid(tmp_path, monkeypatch):
     write_json_atomic(path, _record(cell, [0]))
     assert "splits [0], expected [0, 1]" in record_problem(path, cell)
     write_json_atomic(path, {**_record(cell, [0, 1]), "config": {"lr": 0.1}})
-    assert "lr=0.1" in record_problem(path, cell)
+    assert "lr=0.1, the grid sets 0.01" in record_problem(path, cell)
+    write_json_atomic(path, {**_record(cell, [0, 1]), "config": {"lr": 0.01, "hidden": 3}})
+    assert "hidden=3, the config now resolves to" in record_problem(path, cell)  # e.g. a re-tuned YAML
+    write_json_atomic(path, {**_record(cell, [0, 1]), "teacher_config": {"hidden": 3}})
+    assert "teacher's hidden=3" in record_problem(path, cell)
     write_json_atomic(path, {**_record(cell, [0, 1]), "test_acc": [0.6]})
     assert "test_acc" in record_problem(path, cell)
     write_json_atomic(path, _record(cell, [0, 1], smoke=False))
