@@ -123,7 +123,7 @@ def train_latent_predictor(student: TrainedStudent, teacher_logits: Tensor, val_
                            progress: bool = True, desc: str = "stage 2") -> tuple[LatentPredictor, FitResult]:
     """Stage 2: fit ``g`` to the stage-1 structure pre-activations of observed nodes.
 
-    Loss: ``MSE(g(x_i), W_A a_i + b_A) + stage2_kd_weight * KD(decode(g(x_i), W_X x_i + b_X), p_i)``
+    Loss: ``stage2_mse_weight * MSE(g(x_i), W_A a_i + b_A) + stage2_kd_weight * KD(decode(g(x_i), W_X x_i + b_X), p_i)``
     over the observed nodes except the validation nodes, which are kept out so that early
     stopping on their isolated-mode accuracy measures generalisation to unseen nodes.
     The student stays frozen. With ``stage2_freeze`` only ``g`` trains; otherwise copies of the
@@ -157,7 +157,7 @@ def train_latent_predictor(student: TrainedStudent, teacher_logits: Tensor, val_
     def train_epoch(epoch: int) -> float:
         optimizer.zero_grad()
         latent = predictor(x)
-        loss = F.mse_loss(latent, target)
+        loss = config.stage2_mse_weight * F.mse_loss(latent, target)
         if config.stage2_kd_weight > 0:
             logits = model.decode(latent, feature_pre, heads=dict(predictor.heads) or None)
             loss = loss + config.stage2_kd_weight * kd_loss(logits, probs, config.tau)

@@ -110,3 +110,18 @@ def test_unfrozen_stage_two_tunes_copies_of_the_heads_for_the_isolated_path_only
     rows = [trained.adjacency.col[trained.adjacency.rowptr[n]:trained.adjacency.rowptr[n + 1]] for n in nodes]
     online, _ = scorer.score(ind.observed_data.x[nodes], rows)
     assert torch.allclose(online, torch.softmax(trained.logits[nodes], -1), atol=1e-5)
+
+
+def test_stage_two_loss_weights_scale_their_terms(graph):
+    ind, outputs, trained = _observed_student(graph)
+
+    def first_loss(**weights):
+        config = FAST.replace(stage2_epochs=1, **weights)
+        _, fit = train_latent_predictor(trained, outputs.logits, ind.split.val, ind.observed_data.y, config,
+                                        progress=False)
+        return fit.history[0]["loss"]
+
+    mse, kd = first_loss(stage2_kd_weight=0.0), first_loss(stage2_mse_weight=0.0)
+    assert mse > 0 and kd > 0
+    assert first_loss(stage2_kd_weight=0.0, stage2_mse_weight=2.0) == pytest.approx(2 * mse, rel=1e-5)
+    assert first_loss() == pytest.approx(mse + kd, rel=1e-5)

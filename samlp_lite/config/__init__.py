@@ -70,6 +70,7 @@ class RunConfig:
     stage2_lr: float = 0.01
     stage2_freeze: bool = True
     stage2_kd_weight: float = 1.0
+    stage2_mse_weight: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (JSON-ready) of every key."""
