@@ -113,6 +113,27 @@ def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits:
 STUDENT_SEQUENCE = ("glnn", "linkx", "sa-mlp-nomix", "sa-mlp")
 
 
+def tune_student(dataset: str | GraphData, model: str, teacher: str = "sage", *,
+                 splits: str | Iterable[int] = "0-1", root: str | Path = "results/tuning", progress: bool = True,
+                 echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Tune one student; SA-MLP's mixing is tuned on top of the best no-mix values of ``<root>``.
+
+    The record goes to ``<root>/<teacher>/<dataset>/<model>.json``, where ``tune --apply`` finds it.
+    """
+    from .records import read_json
+
+    graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
+    space = search_space(model)
+    if model == "sa-mlp":
+        nomix = Path(root) / teacher / graph.name / "sa-mlp-nomix.json"
+        if not nomix.is_file():
+            raise FileNotFoundError(f"SA-MLP's mixing is tuned on top of the no-mix winner, and {nomix} is missing: "
+                                    f"run `samlp-lite tune --dataset {graph.name} --model sa-mlp-nomix` first")
+        space = {**{k: [v] for k, v in read_json(nomix)["best"]["overrides"].items()}, **space}
+    return tune(graph, model, teacher=teacher, splits=splits, space=space, progress=progress, echo=echo,
+                json_path=Path(root) / teacher / graph.name / f"{model}.json")
+
+
 def tune_students(dataset: str | GraphData, teacher: str = "sage", *, splits: str | Iterable[int] = "0-1",
                   root: str | Path = "results/tuning", progress: bool = True,
                   echo: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
@@ -122,15 +143,9 @@ def tune_students(dataset: str | GraphData, teacher: str = "sage", *, splits: st
     model, ready for the ``tuned:`` section of hyperparameters.yaml.
     """
     graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
-    best: dict[str, dict[str, Any]] = {}
-    for model in STUDENT_SEQUENCE:
-        space = search_space(model)
-        if model == "sa-mlp":
-            space = {**{k: [v] for k, v in best["sa-mlp-nomix"].items()}, **space}
-        record = tune(graph, model, teacher=teacher, splits=splits, space=space, progress=progress, echo=echo,
-                      json_path=Path(root) / teacher / graph.name / f"{model}.json")
-        best[model] = record["best"]["overrides"]
-    return best
+    return {model: tune_student(graph, model, teacher, splits=splits, root=root, progress=progress,
+                                echo=echo)["best"]["overrides"]
+            for model in STUDENT_SEQUENCE}
 
 
 def tuned_values(root: str | Path = "results/tuning", teacher: str = "sage",

@@ -67,3 +67,19 @@ def test_tuned_values_merge_students_and_teachers(tmp_path):
                           {"kind": "tuning", "dataset": "cora", "model": model, "best": {"overrides": {"hidden": value}}})
     assert tuned_values(tmp_path, "sage") == {"cora": {"glnn": {"hidden": 256}, "gcn": {"hidden": 128}}}
     assert tuned_values(tmp_path, "sage", with_teachers=False) == {"cora": {"glnn": {"hidden": 256}}}
+
+
+def test_sa_mlp_mixing_is_tuned_on_top_of_the_no_mix_winner(tmp_path, monkeypatch):
+    from samlp_lite.records import write_json_atomic
+    from samlp_lite.tuning import tune_student
+
+    monkeypatch.setenv("SAMLP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SAMLP_SMOKE", "1")
+    graph = make_csbm(num_nodes=150, num_classes=3, avg_degree=6, num_features=8, homophily=0.3, num_splits=1)
+    with pytest.raises(FileNotFoundError, match="sa-mlp-nomix"):
+        tune_student(graph, "sa-mlp", "gcn", splits="0", root=tmp_path, progress=False)
+    write_json_atomic(tmp_path / "gcn" / graph.name / "sa-mlp-nomix.json",
+                      {"kind": "tuning", "best": {"overrides": {"hidden": 16}}})
+    record = tune_student(graph, "sa-mlp", "gcn", splits="0", root=tmp_path, progress=False)
+    assert all(c["overrides"]["hidden"] == 16 for c in record["candidates"][1:])
+    assert (tmp_path / "gcn" / graph.name / "sa-mlp.json").is_file() and "beta" in record["best"]["overrides"]

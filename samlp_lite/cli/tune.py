@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``tune`` sub-command."""
-    from ..tuning import tune, tune_students, tuned_values, write_tuned_section
+    from ..tuning import STUDENT_SEQUENCE, tune, tune_student, tune_students, tuned_values, write_tuned_section
     from . import UserError
 
     if args.apply:
@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
         print("best overrides (for the tuned: section of hyperparameters.yaml):")
         for model, overrides in best.items():
             print(f"  {model}: {overrides}")
+        return 0
+    if args.model in STUDENT_SEQUENCE and args.json_path is None:  # its record goes where --apply reads it
+        tune_student(args.dataset, args.model, args.teacher, splits=args.splits)
         return 0
     tune(args.dataset, args.model, teacher=args.teacher, splits=args.splits, json_path=args.json_path,
          min_gain=None if args.min_gain is None else args.min_gain / 100)
