@@ -20,6 +20,7 @@ def test_side_by_side_and_claims():
         _record("sa-mlp", "chameleon", "gcn", "inductive", tran_acc=[0.7], ind_acc=[0.6, 0.6], prod_acc=[0.6],
                 ind_isolated_acc=[0.4, 0.4]),
         _record("glnn", "chameleon", "gcn", "inductive", tran_acc=[0.6], ind_acc=[0.5, 0.5], prod_acc=[0.5]),
+        _record("sa-mlp-stage2-finetune", "chameleon", "gcn", "inductive", ind_isolated_acc=[0.5, 0.52]),
     ]
     ours = side_by_side(records)
     row = ours.set_index(["model", "dataset"]).loc[("gcn", "chameleon")]
@@ -29,4 +30,6 @@ def test_side_by_side_and_claims():
     assert not claims.loc["SA-MLP > GLNN", "holds"]
     assert claims.loc["SA-MLP >= LINKX (published)", "holds"]
     assert claims.loc["ind (online) >= GLNN", "holds"] and not claims.loc["ind (isolated) >= GLNN", "holds"]
+    assert claims.loc["ind (isolated, stage-2 fine-tune) >= GLNN", "sa-mlp"] == 51.0
+    assert claims.loc["ind (isolated, stage-2 fine-tune) >= GLNN", "holds"]
     assert "mixing helps" not in claims.index
