@@ -114,7 +114,8 @@ STUDENT_SEQUENCE = ("glnn", "linkx", "sa-mlp-nomix", "sa-mlp")
 
 
 def tune_student(dataset: str | GraphData, model: str, teacher: str = "sage", *,
-                 splits: str | Iterable[int] = "0-1", root: str | Path = "results/tuning", progress: bool = True,
+                 splits: str | Iterable[int] = "0-1", root: str | Path = "results/tuning",
+                 min_gain: float | None = None, progress: bool = True,
                  echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Tune one student; SA-MLP's mixing is tuned on top of the best no-mix values of ``<root>``.
 
@@ -130,8 +131,8 @@ def tune_student(dataset: str | GraphData, model: str, teacher: str = "sage", *,
             raise FileNotFoundError(f"SA-MLP's mixing is tuned on top of the no-mix winner, and {nomix} is missing: "
                                     f"run `samlp-lite tune --dataset {graph.name} --model sa-mlp-nomix` first")
         space = {**{k: [v] for k, v in read_json(nomix)["best"]["overrides"].items()}, **space}
-    return tune(graph, model, teacher=teacher, splits=splits, space=space, progress=progress, echo=echo,
-                json_path=Path(root) / teacher / graph.name / f"{model}.json")
+    return tune(graph, model, teacher=teacher, splits=splits, space=space, min_gain=min_gain, progress=progress,
+                echo=echo, json_path=Path(root) / teacher / graph.name / f"{model}.json")
 
 
 def tune_students(dataset: str | GraphData, teacher: str = "sage", *, splits: str | Iterable[int] = "0-1",

@@ -48,9 +48,10 @@ def run(args: argparse.Namespace) -> int:
         for model, overrides in best.items():
             print(f"  {model}: {overrides}")
         return 0
+    min_gain = None if args.min_gain is None else args.min_gain / 100
     if args.model in STUDENT_SEQUENCE and args.json_path is None:  # its record goes where --apply reads it
-        tune_student(args.dataset, args.model, args.teacher, splits=args.splits)
+        tune_student(args.dataset, args.model, args.teacher, splits=args.splits, min_gain=min_gain)
         return 0
     tune(args.dataset, args.model, teacher=args.teacher, splits=args.splits, json_path=args.json_path,
-         min_gain=None if args.min_gain is None else args.min_gain / 100)
+         min_gain=min_gain)
     return 0
