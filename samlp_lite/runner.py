@@ -166,9 +166,11 @@ class RunReport:
 
 def threads_per_job(jobs: int) -> int:
     """CPU threads each of ``jobs`` parallel kernels gets: ``SAMLP_THREADS`` when set, else ``max(1, cores // jobs)``."""
-    fixed = os.environ.get("SAMLP_THREADS", "").strip()
-    if fixed.isdigit() and int(fixed) > 0:
-        return int(fixed)
+    from .runtime import thread_override
+
+    fixed = thread_override()
+    if fixed:
+        return fixed
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores // max(1, jobs))
 

@@ -45,6 +45,20 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return device
 
 
+def thread_override() -> int | None:
+    """The CPU thread count fixed by ``SAMLP_THREADS``, or ``None`` when unset.
+
+    Raises:
+        ValueError: when it is set to anything but a positive integer.
+    """
+    threads = os.environ.get("SAMLP_THREADS", "").strip()
+    if not threads:
+        return None
+    if not threads.isdigit() or int(threads) < 1:
+        raise ValueError(f"SAMLP_THREADS must be a positive integer, got {threads!r}")
+    return int(threads)
+
+
 def smoke_mode() -> bool:
     """True when ``SAMLP_SMOKE`` is set to a true value (tiny runs for CI and nbval)."""
     return os.environ.get(SMOKE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 # Each module defines ``register(subparsers)``, which adds its sub-command and sets
@@ -36,14 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    threads = os.environ.get("SAMLP_THREADS")
+    from ..runtime import thread_override
+
+    try:
+        threads = thread_override()
+    except ValueError as err:
+        print(f"samlp-lite: error: {err}", file=sys.stderr)
+        return 2
     if threads:
         import torch
 
-        if not threads.isdigit() or int(threads) < 1:
-            print(f"samlp-lite: error: SAMLP_THREADS must be a positive integer, got {threads!r}", file=sys.stderr)
-            return 2
-        torch.set_num_threads(int(threads))
+        torch.set_num_threads(threads)
     try:
         return int(args.func(args) or 0)
     except (UserError, FileNotFoundError, KeyError, ValueError) as err:
