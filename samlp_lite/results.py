@@ -66,13 +66,17 @@ def load_records(root: str | Path = "results", *, smoke: bool = False, kind: str
     return records
 
 
-def latency_records(root: str | Path = "results", *, smoke: bool = False) -> list[dict]:
+def latency_records(root: str | Path = "results", *, smoke: bool = False, device: str | None = None) -> list[dict]:
     """The latency records under ``root`` (any depth), smallest graph first.
 
-    Written by :func:`samlp_lite.bench.run_bench` (``results/latency/<graph>.json``); kept
-    out of the accuracy tables. Same arguments and ``"_path"`` key as :func:`load_records`.
+    Written by :func:`samlp_lite.bench.run_bench` (``results/latency/<graph>.json`` on the CPU,
+    ``results/latency/cuda/<graph>.json`` on a GPU); kept out of the accuracy tables. Same
+    arguments and ``"_path"`` key as :func:`load_records`; ``device`` (``"cpu"``, ``"cuda"``)
+    keeps only the records measured there, so that one graph's CPU and GPU timings never mix.
     """
     records = load_records(root, smoke=smoke, kind="latency")
+    if device is not None:
+        records = [r for r in records if str(r.get("device", "")).split(":")[0] == device]
     return sorted(records, key=lambda r: (r.get("num_nodes") or 0, str(r.get("graph"))))
 
 

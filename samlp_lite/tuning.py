@@ -111,28 +111,57 @@ def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits:
 
 
 STUDENT_SEQUENCE = ("glnn", "linkx", "sa-mlp-nomix", "sa-mlp")
+DISTILLED_STUDENTS = ("glnn", "sa-mlp-nomix", "sa-mlp")
+"""Students trained on the teacher's soft labels: they get the second, ``distillation`` stage."""
+STAGES = ("model", "distillation")
+
+
+def student_record_path(root: str | Path, teacher: str, dataset: str, model: str, stage: str = "model") -> Path:
+    """Where ``tune_student`` writes (and ``tune --apply`` reads) a student's tuning record."""
+    suffix = "" if stage == "model" else f".{stage}"
+    return Path(root) / teacher / dataset / f"{model}{suffix}.json"
+
+
+def _fixed_winner(path: Path, what: str, command: str) -> dict[str, list]:
+    from .records import read_json
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} is tuned on top of the winner in {path}, which is missing: run `{command}` first")
+    return {key: [value] for key, value in read_json(path)["best"]["overrides"].items()}
 
 
 def tune_student(dataset: str | GraphData, model: str, teacher: str = "sage", *,
                  splits: str | Iterable[int] = "0-1", root: str | Path = "results/tuning",
-                 min_gain: float | None = None, progress: bool = True,
+                 stage: str = "model", min_gain: float | None = None, progress: bool = True,
                  echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Tune one student; SA-MLP's mixing is tuned on top of the best no-mix values of ``<root>``.
+    """Tune one student, one stage at a time, each on top of the previous winner.
 
-    The record goes to ``<root>/<teacher>/<dataset>/<model>.json``, where ``tune --apply`` finds it.
+    Stage ``model`` searches the student's own space (SA-MLP's mixing on top of the best no-mix
+    values); stage ``distillation`` searches the ``distillation`` space (temperature, label
+    weight) on top of the student's stage-``model`` winner. The record goes to
+    ``<root>/<teacher>/<dataset>/<model>[.<stage>].json``, where ``tune --apply`` finds it.
     """
-    from .records import read_json
-
+    if stage not in STAGES:
+        raise ValueError(f"unknown tuning stage {stage!r}; choose one of {STAGES}")
     graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
-    space = search_space(model)
-    if model == "sa-mlp":
-        nomix = Path(root) / teacher / graph.name / "sa-mlp-nomix.json"
-        if not nomix.is_file():
-            raise FileNotFoundError(f"SA-MLP's mixing is tuned on top of the no-mix winner, and {nomix} is missing: "
-                                    f"run `samlp-lite tune --dataset {graph.name} --model sa-mlp-nomix` first")
-        space = {**{k: [v] for k, v in read_json(nomix)["best"]["overrides"].items()}, **space}
-    return tune(graph, model, teacher=teacher, splits=splits, space=space, min_gain=min_gain, progress=progress,
-                echo=echo, json_path=Path(root) / teacher / graph.name / f"{model}.json")
+    command = f"samlp-lite tune --dataset {graph.name} --teacher {teacher} --model"
+    if stage == "distillation":
+        if model not in DISTILLED_STUDENTS:
+            raise ValueError(f"{model!r} is not distilled, so it has no distillation stage; "
+                             f"those that have one: {DISTILLED_STUDENTS}")
+        previous = student_record_path(root, teacher, graph.name, model)
+        space = {**_fixed_winner(previous, f"{model}'s distillation stage", f"{command} {model}"),
+                 **search_space("distillation")}
+    else:
+        space = search_space(model)
+        if model == "sa-mlp":
+            nomix = student_record_path(root, teacher, graph.name, "sa-mlp-nomix")
+            space = {**_fixed_winner(nomix, "SA-MLP's mixing", f"{command} sa-mlp-nomix"), **space}
+    record = tune(graph, model, teacher=teacher, splits=splits, space=space, min_gain=min_gain, progress=progress,
+                  echo=echo, json_path=None)
+    record["stage"] = stage
+    write_json_atomic(student_record_path(root, teacher, graph.name, model, stage), record)
+    return record
 
 
 def tune_students(dataset: str | GraphData, teacher: str = "sage", *, splits: str | Iterable[int] = "0-1",
@@ -144,9 +173,12 @@ def tune_students(dataset: str | GraphData, teacher: str = "sage", *, splits: st
     model, ready for the ``tuned:`` section of hyperparameters.yaml.
     """
     graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
-    return {model: tune_student(graph, model, teacher, splits=splits, root=root, progress=progress,
-                                echo=echo)["best"]["overrides"]
-            for model in STUDENT_SEQUENCE}
+    best = {}
+    for model in STUDENT_SEQUENCE:
+        for stage in STAGES[:2 if model in DISTILLED_STUDENTS else 1]:
+            best[model] = tune_student(graph, model, teacher, splits=splits, root=root, stage=stage,
+                                       progress=progress, echo=echo)["best"]["overrides"]
+    return best
 
 
 def tuned_values(root: str | Path = "results/tuning", teacher: str = "sage",
@@ -154,16 +186,17 @@ def tuned_values(root: str | Path = "results/tuning", teacher: str = "sage",
     """Winners of the tuning records: ``{dataset: {model: overrides}}``.
 
     Students come from ``<root>/<teacher>`` (SA-MLP's winner includes the no-mix values it was
-    tuned on top of); with ``with_teachers``, the GNNs from ``<root>/teachers`` as well.
+    tuned on top of; a later stage's winner updates the earlier one's); with ``with_teachers``,
+    the GNNs from ``<root>/teachers`` as well.
     """
     from .records import read_json
 
     values: dict[str, dict[str, dict[str, Any]]] = {}
     folders = [Path(root, teacher)] + ([Path(root, TEACHERS_FOLDER)] if with_teachers else [])
-    for path in sorted(p for folder in folders for p in folder.glob("*/*.json")):
-        record = read_json(path)
-        if record.get("kind") == "tuning":
-            values.setdefault(record["dataset"], {})[record["model"]] = dict(record["best"]["overrides"])
+    records = [read_json(path) for path in sorted(p for folder in folders for p in folder.glob("*/*.json"))]
+    records = [r for r in records if r.get("kind") == "tuning"]
+    for record in sorted(records, key=lambda r: STAGES.index(r.get("stage", "model"))):
+        values.setdefault(record["dataset"], {}).setdefault(record["model"], {}).update(record["best"]["overrides"])
     return values
 
 

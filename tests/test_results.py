@@ -133,3 +133,14 @@ def test_table_frame_is_the_long_form_of_the_table(results_root):
     assert cora.loc["SAGE", "test_acc"] == pytest.approx(0.85) and cora.loc["GLNN", "test_acc"] == pytest.approx(0.82)
     assert "LINKX" not in cora.index
     assert list(frame.columns) == ["dataset", "model", "test_acc", "std"]
+
+
+def test_latency_records_keep_cpu_and_gpu_timings_apart(tmp_path):
+    from samlp_lite.records import write_json_atomic
+
+    for device, folder in [("cpu", "latency"), ("cuda:0", "latency/cuda")]:
+        write_json_atomic(tmp_path / folder / "cora.json", {"kind": "latency", "graph": "cora", "num_nodes": 5,
+                                                            "device": device, "rows": []})
+    assert len(latency_records(tmp_path)) == 2
+    assert [r["device"] for r in latency_records(tmp_path, device="cpu")] == ["cpu"]
+    assert [r["device"] for r in latency_records(tmp_path, device="cuda")] == ["cuda:0"]

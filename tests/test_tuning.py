@@ -83,3 +83,29 @@ def test_sa_mlp_mixing_is_tuned_on_top_of_the_no_mix_winner(tmp_path, monkeypatc
     record = tune_student(graph, "sa-mlp", "gcn", splits="0", root=tmp_path, progress=False)
     assert all(c["overrides"]["hidden"] == 16 for c in record["candidates"][1:])
     assert (tmp_path / "gcn" / graph.name / "sa-mlp.json").is_file() and "beta" in record["best"]["overrides"]
+
+
+def test_distillation_stage_builds_on_the_model_stage_and_apply_merges_it(tmp_path, monkeypatch):
+    from samlp_lite.records import write_json_atomic
+    from samlp_lite.tuning import search_space, tune_student, tuned_values
+
+    monkeypatch.setenv("SAMLP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SAMLP_SMOKE", "1")
+    graph = make_csbm(num_nodes=150, num_classes=3, avg_degree=6, num_features=8, homophily=0.3, num_splits=1)
+    with pytest.raises(FileNotFoundError, match="glnn.json"):
+        tune_student(graph, "glnn", "gcn", splits="0", root=tmp_path, stage="distillation", progress=False)
+    with pytest.raises(ValueError, match="not distilled"):
+        tune_student(graph, "linkx", "gcn", splits="0", root=tmp_path, stage="distillation", progress=False)
+    write_json_atomic(tmp_path / "gcn" / graph.name / "glnn.json",
+                      {"kind": "tuning", "dataset": graph.name, "model": "glnn",
+                       "best": {"overrides": {"hidden": 16, "tau": 9.0}}})
+    record = tune_student(graph, "glnn", "gcn", splits="0", root=tmp_path, stage="distillation", progress=False)
+    space = search_space("distillation")
+    tried = [c["overrides"] for c in record["candidates"]]
+    assert {(o["tau"], o["lam"]) for o in tried} >= {(t, l) for t in space["tau"] for l in space["lam"]}
+    assert all(o["hidden"] == 16 for o in tried[-len(space["tau"]) * len(space["lam"]):])
+    assert record["stage"] == "distillation"
+    assert (tmp_path / "gcn" / graph.name / "glnn.distillation.json").is_file()
+    merged = tuned_values(tmp_path, "gcn", with_teachers=False)[graph.name]["glnn"]
+    assert merged["tau"] in space["tau"] and merged["lam"] in space["lam"]
+    assert merged == {**{"hidden": 16, "tau": 9.0}, **record["best"]["overrides"]}

@@ -18,6 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model",
                         help="teacher (gcn, sage, gat, appnp), student name, or 'students' for the whole student "
                              "sequence (GLNN, LINKX, SA-MLP without and with mixing)")
+    parser.add_argument("--stage", choices=["model", "distillation"], default="model",
+                        help="for a distilled student: 'model' searches its own space, 'distillation' the "
+                             "temperature and label weight on top of the 'model' winner (default model)")
     parser.add_argument("--teacher", default="sage", help="teacher of a distilled student (default sage)")
     parser.add_argument("--splits", default="0-2", help="splits to average over (default 0-2)")
     parser.add_argument("--min-gain", type=float, default=None, metavar="POINTS",
@@ -50,8 +53,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     min_gain = None if args.min_gain is None else args.min_gain / 100
     if args.model in STUDENT_SEQUENCE and args.json_path is None:  # its record goes where --apply reads it
-        tune_student(args.dataset, args.model, args.teacher, splits=args.splits, min_gain=min_gain)
+        tune_student(args.dataset, args.model, args.teacher, splits=args.splits, stage=args.stage,
+                     min_gain=min_gain)
         return 0
+    if args.stage != "model":
+        raise UserError(f"--stage {args.stage} is for the distilled students {', '.join(STUDENT_SEQUENCE)} "
+                        f"(without --json), whose earlier stage's record it builds on")
     tune(args.dataset, args.model, teacher=args.teacher, splits=args.splits, json_path=args.json_path,
          min_gain=min_gain)
     return 0
