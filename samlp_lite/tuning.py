@@ -12,7 +12,7 @@ import yaml
 from .config import resolve_config
 from .data import GraphData, load_dataset
 from .experiments import parse_splits, record_path
-from .records import provenance, write_json_atomic
+from .records import provenance, write_json_atomic, write_text_atomic
 from .runtime import pick_device
 from .soft_labels import get_teacher_outputs
 from .teachers import TEACHERS
@@ -218,6 +218,8 @@ def write_tuned_section(values: Mapping[str, Mapping[str, Mapping[str, Any]]],
                           sort_keys=True, default_flow_style=None, width=110)
     comment = (f"\n\n# Values chosen by `samlp-lite tune` on validation accuracy; the records with every candidate\n"
                f"# are under {source}/. Regenerate with `samlp-lite tune --apply`.\n")
-    path.write_text(head.rsplit("\n# Values chosen", 1)[0].rstrip("\n") + comment + body)
+    text = head.rsplit("\n# Values chosen", 1)[0].rstrip("\n") + comment + body
+    yaml.safe_load(text)
+    write_text_atomic(path, text)  # running experiments may read the file at any moment
     load_hyperparameters(path)
     return path
