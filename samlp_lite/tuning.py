@@ -112,7 +112,7 @@ def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits:
 
 STUDENT_SEQUENCE = ("glnn", "linkx", "sa-mlp-nomix", "sa-mlp")
 DISTILLED_STUDENTS = ("glnn", "sa-mlp-nomix", "sa-mlp")
-"""Students trained on the teacher's soft labels: they get the second, ``distillation`` stage."""
+"""The students trained on the teacher's soft labels, which get the second (``distillation``) tuning stage."""
 STAGES = ("model", "distillation")
 
 
