@@ -121,6 +121,19 @@ def latency_pivot(records: Sequence[dict], value: str = "median_ms") -> pd.DataF
                         columns=sorted(wide.columns, key=_batch_order))
 
 
+RATIO_NAMES = {"sa_mlp_over_mlp": "SA-MLP / MLP", "sage_full_over_sa_mlp": "SAGE (full) / SA-MLP"}
+"""The two headline latency ratios and their display names."""
+
+
+def latency_ratio_table(ratios: pd.DataFrame) -> pd.DataFrame:
+    """The headline ratios of :func:`latency_ratios` as a table: one row per graph (smallest
+    first), one column per ratio and batch (``1``, ``256``, ``4096``, ``all``), display names."""
+    table = ratios.pivot_table(index=["graph", "num_nodes"], columns="batch", values=list(RATIO_NAMES))
+    table = table.reindex(columns=sorted(table.columns.get_level_values("batch").unique(), key=_batch_order),
+                          level="batch").sort_index(level="num_nodes")
+    return table.rename(columns=RATIO_NAMES)
+
+
 def latency_ratios(records: Iterable[dict]) -> pd.DataFrame:
     """Speed ratios of latency records: one row per graph and batch size.
 

@@ -116,6 +116,11 @@ DISTILLED_STUDENTS = ("glnn", "sa-mlp-nomix", "sa-mlp")
 STAGES = ("model", "distillation")
 
 
+def stages_of(model: str) -> tuple[str, ...]:
+    """The tuning stages of a student, in order: distilled students have both."""
+    return STAGES if model in DISTILLED_STUDENTS else STAGES[:1]
+
+
 def student_record_path(root: str | Path, teacher: str, dataset: str, model: str, stage: str = "model") -> Path:
     """Where ``tune_student`` writes (and ``tune --apply`` reads) a student's tuning record."""
     suffix = "" if stage == "model" else f".{stage}"
@@ -146,7 +151,7 @@ def tune_student(dataset: str | GraphData, model: str, teacher: str = "sage", *,
     graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
     command = f"samlp-lite tune --dataset {graph.name} --teacher {teacher} --model"
     if stage == "distillation":
-        if model not in DISTILLED_STUDENTS:
+        if stage not in stages_of(model):
             raise ValueError(f"{model!r} is not distilled, so it has no distillation stage; "
                              f"those that have one: {DISTILLED_STUDENTS}")
         previous = student_record_path(root, teacher, graph.name, model)
@@ -175,7 +180,7 @@ def tune_students(dataset: str | GraphData, teacher: str = "sage", *, splits: st
     graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
     best = {}
     for model in STUDENT_SEQUENCE:
-        for stage in STAGES[:2 if model in DISTILLED_STUDENTS else 1]:
+        for stage in stages_of(model):
             best[model] = tune_student(graph, model, teacher, splits=splits, root=root, stage=stage,
                                        progress=progress, echo=echo)["best"]["overrides"]
     return best
@@ -219,7 +224,6 @@ def write_tuned_section(values: Mapping[str, Mapping[str, Mapping[str, Any]]],
     comment = (f"\n\n# Values chosen by `samlp-lite tune` on validation accuracy; the records with every candidate\n"
                f"# are under {source}/. Regenerate with `samlp-lite tune --apply`.\n")
     text = head.rsplit("\n# Values chosen", 1)[0].rstrip("\n") + comment + body
-    yaml.safe_load(text)
     write_text_atomic(path, text)  # running experiments may read the file at any moment
     load_hyperparameters(path)
     return path

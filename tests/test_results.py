@@ -144,3 +144,16 @@ def test_latency_records_keep_cpu_and_gpu_timings_apart(tmp_path):
     assert len(latency_records(tmp_path)) == 2
     assert [r["device"] for r in latency_records(tmp_path, device="cpu")] == ["cpu"]
     assert [r["device"] for r in latency_records(tmp_path, device="cuda")] == ["cuda:0"]
+
+
+def test_latency_ratio_table_orders_graphs_by_size_and_batches_numerically():
+    import pandas as pd
+
+    from samlp_lite.results import RATIO_NAMES, latency_ratio_table
+
+    ratios = pd.DataFrame([{"graph": g, "num_nodes": n, "batch": b, "sa_mlp_over_mlp": r, "sage_full_over_sa_mlp": 10 * r}
+                           for g, n in [("big", 1000), ("small", 10)] for b, r in [("all", 3.0), ("256", 2.0), ("1", 1.0)]])
+    table = latency_ratio_table(ratios)
+    assert list(table.index.get_level_values("graph")) == ["small", "big"]
+    assert list(table[RATIO_NAMES["sa_mlp_over_mlp"]].columns) == ["1", "256", "all"]
+    assert table.loc[("big", 1000), (RATIO_NAMES["sage_full_over_sa_mlp"], "256")] == 20.0
