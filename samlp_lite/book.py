@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from .runtime import SMOKE_ENV
+from samlp_lite.runtime import SMOKE_ENV
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: Files whose contents decide whether cached notebook outputs are still valid.

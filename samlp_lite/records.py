@@ -1,8 +1,18 @@
-"""Result records (METHOD.md section 8): provenance and atomic JSON writes."""
+"""Result records: the one home of everything about a run's result file.
+
+A record is one JSON file under ``results/`` (any depth) describing one experiment: its
+kind (``accuracy``, ``latency``, ``tuning``), per-split metrics, resolved config and
+provenance (command, commit, machine, date). This module holds the schema helpers
+(:func:`metric_names`, :func:`accuracy_record`), where records go
+(:func:`default_record_path`, :func:`record_path`, smoke routing), per-split checkpoints of
+unfinished runs (:class:`SplitCheckpoint`), provenance, atomic writes, loading
+(:func:`load_records`, :func:`pick_record`) and the mean ± std every table shows.
+"""
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import shlex
@@ -10,11 +20,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 
-from .runtime import smoke_mode
+from samlp_lite.runtime import smoke_mode
+
+if TYPE_CHECKING:
+    from samlp_lite.config import RunConfig
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,3 +120,196 @@ def _json_default(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+RESULTS_DIR = Path("results")
+
+
+def record_path(path: str | Path | None) -> Path | None:
+    """Where a record goes: in smoke mode ``.../results/X`` becomes ``.../results/smoke/X``.
+
+    Smoke runs thereby never overwrite paper-scale records; paths outside a ``results``
+    folder are kept as given.
+    """
+    if path is None:
+        return None
+    path = Path(path)
+    parts = path.parts
+    if smoke_mode() and "results" in parts:
+        at = len(parts) - 1 - parts[::-1].index("results")
+        if parts[at + 1:at + 2] != ("smoke",):
+            path = Path(*parts[:at + 1], "smoke", *parts[at + 1:])
+    return path
+
+
+def default_record_path(dataset: str, model: str, teacher: str | None, setting: str,
+                        root: str | Path = RESULTS_DIR) -> Path:
+    """Conventional place of a record: ``results/<setting>/<dataset>/[<teacher>/]<model>.json``."""
+    folder = Path(root) / setting / dataset
+    return (folder / teacher / f"{model}.json") if teacher else folder / f"{model}.json"
+
+
+class SplitCheckpoint:
+    """Per-split results of an unfinished run, kept next to its record as ``<record>.partial.json``.
+
+    A re-run with the same fingerprint (dataset, model, teacher, setting, configs) skips the
+    splits already done; the file goes away once the full record is written.
+    """
+
+    def __init__(self, record: Path | None, fingerprint: str):
+        self.path = record.with_name(record.name + ".partial.json") if record is not None else None
+        self.fingerprint = fingerprint
+        self.done: dict[int, dict] = {}
+        if self.path is not None and self.path.exists():
+            try:
+                saved = read_json(self.path)
+            except ValueError:
+                saved = {}
+            if saved.get("fingerprint") == fingerprint:
+                self.done = {int(k): v for k, v in saved.get("splits", {}).items()}
+
+    def save(self, split: int, metrics: dict) -> None:
+        """Record one finished split (atomically)."""
+        self.done[split] = metrics
+        if self.path is not None:
+            write_json_atomic(self.path, {"fingerprint": self.fingerprint,
+                                          "splits": {str(k): v for k, v in self.done.items()}})
+
+    def finish(self) -> None:
+        """Remove the checkpoint once the record is complete."""
+        if self.path is not None and self.path.exists():
+            self.path.unlink()
+
+
+ACCURACY_METRICS = ("val_acc", "test_acc", "tran_acc", "ind_acc", "prod_acc", "ind_isolated_acc")
+"""Every per-split accuracy key a record may hold, in display order."""
+
+
+def metric_names(setting: str, *, isolated: bool = False, validation: bool = True) -> list[str]:
+    """The per-split accuracy keys of a record of ``setting``.
+
+    Transductive: ``test_acc``; inductive: ``tran_acc``, ``ind_acc``, ``prod_acc`` and, with
+    ``isolated``, SA-MLP's ``ind_isolated_acc``; ``val_acc`` first when ``validation``.
+    """
+    if setting not in ("transductive", "inductive"):
+        raise ValueError(f"unknown setting {setting!r}; choose transductive or inductive")
+    names = ["val_acc"] if validation else []
+    names += ["test_acc"] if setting == "transductive" else ["tran_acc", "ind_acc", "prod_acc"]
+    return names + (["ind_isolated_acc"] if isolated and setting == "inductive" else [])
+
+
+def production_accuracy(tran_acc: float, ind_acc: float, held_out_rate: float) -> float:
+    """GLNN's production accuracy: observed and held-out test accuracy weighted by their shares
+    (``0.8 * tran + 0.2 * ind`` at the default ``held_out_rate`` of 0.2)."""
+    return (1.0 - held_out_rate) * tran_acc + held_out_rate * ind_acc
+
+
+def accuracy_record(*, dataset: str, model: str, teacher: str | None, setting: str, splits: list[int],
+                    per_split: list[dict[str, float]], config: "RunConfig | Mapping[str, Any]",
+                    wall_s: float, device: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Build an accuracy record; ``per_split`` holds one dict of metrics per split."""
+    names = metric_names(setting, isolated=any("ind_isolated_acc" in m for m in per_split))
+    record: dict[str, Any] = {"kind": "accuracy", "dataset": dataset, "model": model, "teacher": teacher,
+                              "setting": setting, "splits": splits}
+    for name in names:
+        record[name] = [float(m[name]) for m in per_split]
+    record["wall_s_per_split"] = [round(float(m.get("wall_s", float("nan"))), 3) for m in per_split]
+    record["config"] = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    if extra:
+        record.update(extra)
+    record["provenance"] = provenance(wall_s=wall_s, device=device)
+    return record
+
+
+def print_summary(title: str, splits: list[int], per_split: list[dict[str, float]], metrics: list[str],
+                  echo: Callable[[str], None] = print) -> None:
+    """Print per-split metrics and their mean ± std as a small table (percent)."""
+    echo(title)
+    echo("split  " + "  ".join(f"{m:>10}" for m in metrics) + "      wall_s")
+    for split, row in zip(splits, per_split):
+        echo(f"{split:>5}  " + "  ".join(f"{100 * row[m]:>10.2f}" for m in metrics)
+             + f"  {row.get('wall_s', float('nan')):>10.1f}")
+    cells = []
+    for m in metrics:
+        mean, std = mean_std([row[m] for row in per_split])
+        cells.append(f"{100 * mean:5.2f}±{100 * std:4.2f}".rjust(10))
+    echo(" mean  " + "  ".join(cells))
+
+
+SMOKE_DIR = "smoke"
+
+
+def _is_smoke_path(path: Path, root: Path) -> bool:
+    return SMOKE_DIR in path.relative_to(root).parts[:-1]
+
+
+def load_records(root: str | Path = "results", *, smoke: bool = False, kind: str | None = "accuracy") -> list[dict]:
+    """Read every record under ``root`` (any depth), sorted by path.
+
+    Args:
+        root: the results folder.
+        smoke: read only ``<root>/smoke`` (smoke runs); by default smoke records are skipped.
+        kind: ``"accuracy"``, ``"latency"`` or ``None`` for both.
+
+    Returns:
+        The records, each with an added ``"_path"`` (where it was read). Checkpoints of
+        unfinished runs (``*.partial.json``) and JSON files that are not records are skipped.
+
+    Raises:
+        ValueError: a ``.json`` file is not valid JSON (its path is named).
+    """
+    root = Path(root)
+    if smoke and root.name != SMOKE_DIR:
+        root = root / SMOKE_DIR
+    if not root.is_dir():
+        return []
+    records = []
+    for path in sorted(root.rglob("*.json")):
+        if path.name.endswith(".partial.json") or path.name.startswith("."):
+            continue
+        if not smoke and _is_smoke_path(path, root):
+            continue
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path} is not valid JSON ({err}); delete it and re-run the command that made it") from err
+        if not isinstance(record, dict) or record.get("kind") not in ("accuracy", "latency"):
+            continue
+        if kind is None or record["kind"] == kind:
+            records.append({**record, "_path": str(path)})
+    return records
+
+
+def latency_records(root: str | Path = "results", *, smoke: bool = False, device: str | None = None) -> list[dict]:
+    """The latency records under ``root`` (any depth), smallest graph first.
+
+    Written by :func:`samlp_lite.serve.bench.run_bench` (``results/latency/<graph>.json`` on the CPU,
+    ``results/latency/cuda/<graph>.json`` on a GPU); kept out of the accuracy tables. Same
+    arguments and ``"_path"`` key as :func:`load_records`; ``device`` (``"cpu"``, ``"cuda"``)
+    keeps only the records measured there, so that one graph's CPU and GPU timings never mix.
+    """
+    records = load_records(root, smoke=smoke, kind="latency")
+    if device is not None:
+        records = [r for r in records if str(r.get("device", "")).split(":")[0] == device]
+    return sorted(records, key=lambda r: (r.get("num_nodes") or 0, str(r.get("graph"))))
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and population standard deviation of per-split values (NaN for none)."""
+    values = [float(v) for v in values]
+    if not values:
+        return math.nan, math.nan
+    mean = sum(values) / len(values)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def _date(record: dict) -> str:
+    return str((record.get("provenance") or {}).get("date", ""))
+
+
+def pick_record(records: Iterable[dict], *, dataset: str, model: str, teacher: str | None,
+                setting: str) -> dict | None:
+    """The record of one table cell; of several, the one with the most splits, then the newest."""
+    matches = [r for r in records if r.get("kind") == "accuracy" and r.get("dataset") == dataset
+               and r.get("model") == model and r.get("teacher") == teacher and r.get("setting") == setting]
+    return max(matches, key=lambda r: (len(r.get("splits", [])), _date(r)), default=None)

@@ -5,13 +5,18 @@ import numpy as np
 import pytest
 import torch
 
-from samlp_lite.analysis import (
-    binned_means, duplicate_feature_leakage, homophily_sweep, local_homophily, receptive_field_sizes,
-    samlp_multiply_adds, student_parts,
-)
 from samlp_lite.data import Split, graph_statistics, make_graph
-from samlp_lite.structure import AdjacencyRows
-from samlp_lite.students import SAMLP
+from samlp_lite.data.adjacency import AdjacencyRows
+from samlp_lite.models.students import SAMLP
+from samlp_lite.report.analysis import (
+    binned_means,
+    duplicate_feature_leakage,
+    homophily_sweep,
+    local_homophily,
+    receptive_field_sizes,
+    samlp_multiply_adds,
+    student_parts,
+)
 
 
 def test_local_homophily_by_hand(tiny_graph):

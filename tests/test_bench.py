@@ -8,14 +8,27 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from samlp_lite.bench import (BenchOptions, bench_graph, check_graph_names, csbm_size, markdown_table, record_file,
-                              run_bench)
 from samlp_lite.cli import main
 from samlp_lite.data import make_csbm
-from samlp_lite.measuring import TimingPolicy, peak_memory_bytes
-from samlp_lite.plotting.latency import plot_gather_bytes, plot_latency_scaling, plot_latency_vs_batch, plot_speedup
-from samlp_lite.results import latency_pivot, latency_ratios, latency_records, latency_table
-from samlp_lite.serving import GATHERS, MODELS
+from samlp_lite.records import latency_records
+from samlp_lite.report.plotting.latency import (
+    plot_gather_bytes,
+    plot_latency_scaling,
+    plot_latency_vs_batch,
+    plot_speedup,
+)
+from samlp_lite.report.tables import latency_pivot, latency_ratios, latency_table
+from samlp_lite.serve.bench import (
+    BenchOptions,
+    bench_graph,
+    check_graph_names,
+    csbm_size,
+    markdown_table,
+    record_file,
+    run_bench,
+)
+from samlp_lite.serve.measure import TimingPolicy, peak_memory_bytes
+from samlp_lite.serve.students import GATHERS, MODELS
 
 ROW_KEYS = {"model", "gather", "batch_size", "median_ms", "p10_ms", "p90_ms", "peak_mem_bytes", "num_params"}
 RECORD_KEYS = {"kind", "graph", "num_nodes", "num_edges", "device", "threads", "provenance", "rows"}

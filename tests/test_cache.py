@@ -1,7 +1,12 @@
 import pytest
 import torch
 
-from samlp_lite.cache import CacheKey, StaleCacheEntry, load_soft_labels, save_soft_labels
+from samlp_lite.train.cache import (
+    CacheKey,
+    StaleCacheEntry,
+    load_soft_labels,
+    save_soft_labels,
+)
 
 KEY = CacheKey(dataset="toy", teacher="gcn", split=0, seed=0, setting="transductive", config_hash="abc")
 

@@ -1,7 +1,13 @@
 import pytest
 
-from samlp_lite.config import (TEACHER_KEYS, RunConfig, config_hash, load_hyperparameters, parse_overrides,
-                               resolve_config)
+from samlp_lite.config import (
+    TEACHER_KEYS,
+    RunConfig,
+    config_hash,
+    load_hyperparameters,
+    parse_overrides,
+    resolve_config,
+)
 
 HP = {
     "defaults": {"lr": 0.01, "hidden": 64, "dropout": 0.5},

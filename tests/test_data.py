@@ -5,8 +5,16 @@ import pytest
 import torch
 from torch_geometric.utils import is_undirected, remove_self_loops, to_undirected
 
-from samlp_lite.data import (STATISTICS_KEYS, GraphData, Split, graph_statistics, inductive_split,
-                             make_csbm, normalize_graph, random_splits)
+from samlp_lite.data import (
+    STATISTICS_KEYS,
+    GraphData,
+    Split,
+    graph_statistics,
+    inductive_split,
+    make_csbm,
+    normalize_graph,
+    random_splits,
+)
 from samlp_lite.data.stats import duplicate_rows
 
 

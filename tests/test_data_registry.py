@@ -12,9 +12,18 @@ import pytest
 import torch
 from torch_geometric.utils import is_undirected
 
-from samlp_lite.data import (ChecksumError, DatasetNotAvailableError, data_root, dataset_available,
-                             even_quantile_labels, list_datasets, load_dataset)
-from samlp_lite.data import loaders, paths, registry
+from samlp_lite.data import (
+    ChecksumError,
+    DatasetNotAvailableError,
+    data_root,
+    dataset_available,
+    even_quantile_labels,
+    list_datasets,
+    load_dataset,
+    loaders,
+    paths,
+    registry,
+)
 
 requires_cora = pytest.mark.skipif(not dataset_available("cora"),
                                    reason="Cora raw files not under $SAMLP_DATA (see shared/data/SOURCES.md)")

@@ -3,8 +3,9 @@ import torch
 
 from samlp_lite.config import RunConfig
 from samlp_lite.data import make_csbm
-from samlp_lite.distill import architecture_of, make_student, train_student, uses_teacher
-from samlp_lite.soft_labels import get_teacher_outputs
+from samlp_lite.models.registry import architecture_of, make_student, uses_teacher
+from samlp_lite.train.distill import train_student
+from samlp_lite.train.soft_labels import get_teacher_outputs
 
 FAST = RunConfig(hidden=32, max_epochs=80, patience=40, device="cpu", dropout=0.2, sparse_features="false")
 
@@ -37,7 +38,7 @@ def _train(graph, name, config, logits):
 
 
 def test_names_map_to_architectures():
-    assert [architecture_of(n) for n in ("mlp", "glnn", "linkx", "sa-mlp", "sa-mlp-no-gate")] == \
+    assert [architecture_of(n) for n in ("mlp", "glnn", "linkx", "sa-mlp", "sa-mlp-sum")] == \
         ["mlp", "mlp", "linkx", "sa-mlp", "sa-mlp"]
     assert not uses_teacher("mlp") and not uses_teacher("linkx") and uses_teacher("glnn")
     with pytest.raises(ValueError, match="Did you mean 'glnn'"):

@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 from samlp_lite.data import make_csbm
-from samlp_lite.experiments import parse_splits, record_path, run_student, run_teacher
+from samlp_lite.records import record_path
+from samlp_lite.runs.experiment import parse_splits, run_student, run_teacher
 
 
 def test_parse_splits():
@@ -52,7 +53,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setenv("SAMLP_SMOKE", "1")
     graph = make_csbm(num_nodes=120, num_classes=3, avg_degree=6, num_features=8, num_splits=3)
     target = tmp_path / "glnn.json"
-    from samlp_lite import distill
+    from samlp_lite.train import distill
 
     calls = []
     original = distill.train_student_on_split
@@ -84,7 +85,7 @@ def test_mix_target_teacher_runs_with_the_cached_teacher_weights(tmp_path, monke
 
 
 def test_compare_models_gives_one_row_per_job(tmp_path, monkeypatch):
-    from samlp_lite.experiments import compare_models
+    from samlp_lite.runs.experiment import compare_models
 
     monkeypatch.setenv("SAMLP_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SAMLP_SMOKE", "1")

@@ -5,9 +5,13 @@ import torch
 
 from samlp_lite.config import RunConfig
 from samlp_lite.data import inductive_split, make_csbm
-from samlp_lite.distill import train_student
-from samlp_lite.inductive import OnlineScorer, evaluate_inductive_student, train_latent_predictor
-from samlp_lite.soft_labels import get_teacher_outputs
+from samlp_lite.train.distill import train_student
+from samlp_lite.train.inductive import (
+    OnlineScorer,
+    evaluate_inductive_student,
+    train_latent_predictor,
+)
+from samlp_lite.train.soft_labels import get_teacher_outputs
 
 FAST = RunConfig(hidden=32, max_epochs=40, patience=40, device="cpu", dropout=0.2, beta=1.0,
                  stage2_epochs=60, sparse_features="false")

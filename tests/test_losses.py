@@ -4,13 +4,18 @@ import math
 import pytest
 import torch
 
-from samlp_lite.losses import (
-    combined_loss, draw_mixing, kd_loss, label_loss, mix_rows, mixing_kd_loss,
+from samlp_lite.data.adjacency import AdjacencyBatch, AdjacencyRows
+from samlp_lite.data.features import to_sparse_features
+from samlp_lite.models.students import MLP, SAMLP
+from samlp_lite.train.losses import (
+    combined_loss,
+    draw_mixing,
+    kd_loss,
+    label_loss,
+    mix_rows,
+    mixing_kd_loss,
     teacher_probabilities,
 )
-from samlp_lite.structure import AdjacencyBatch, AdjacencyRows
-from samlp_lite.features import to_sparse_features
-from samlp_lite.students import MLP, SAMLP
 
 NUM_NODES, NUM_FEATURES, NUM_CLASSES = 10, 6, 3
 

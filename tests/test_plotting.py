@@ -8,7 +8,7 @@ import torch
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from samlp_lite import plotting
+from samlp_lite.report import plotting
 
 
 def render(fig: Figure) -> Figure:
@@ -165,7 +165,7 @@ def test_all_names_exist_and_submodule_figures_are_reexported():
     for name in plotting.__all__:
         assert hasattr(plotting, name), name
     for module in ("data", "training", "method", "results", "latency"):
-        submodule = importlib.import_module(f"samlp_lite.plotting.{module}")
+        submodule = importlib.import_module(f"samlp_lite.report.plotting.{module}")
         for name in submodule.__all__:
             assert name in plotting.__all__, name
             assert getattr(plotting, name) is getattr(submodule, name)
@@ -174,7 +174,7 @@ def test_all_names_exist_and_submodule_figures_are_reexported():
 def test_ablation_and_sensitivity_figures():
     import pandas as pd
 
-    from samlp_lite.plotting import plot_ablation, plot_sensitivity
+    from samlp_lite.report.plotting import plot_ablation, plot_sensitivity
 
     frame = pd.DataFrame({"label": ["sage", "sa-mlp", "sa-mlp-sum"], "mean": [0.6, 0.7, 0.65],
                           "std": [0.01, 0.02, 0.01]})

@@ -1,4 +1,9 @@
-from samlp_lite.reference import GEOM_GCN_REFERENCE, check_claims, reference_frame, side_by_side
+from samlp_lite.report.reference import (
+    GEOM_GCN_REFERENCE,
+    check_claims,
+    reference_frame,
+    side_by_side,
+)
 
 
 def _record(model, dataset, teacher, setting="transductive", **metrics):

@@ -5,9 +5,17 @@ import pandas as pd
 import pytest
 
 from samlp_lite.cli import main
-from samlp_lite.records import write_json_atomic
-from samlp_lite.results import (accuracy_table, format_mean_std, latency_records, latency_table, load_records,
-                                per_split_figure, per_split_table, results_markdown, summary_frame, to_markdown)
+from samlp_lite.records import latency_records, load_records, write_json_atomic
+from samlp_lite.report.tables import (
+    accuracy_table,
+    format_mean_std,
+    latency_table,
+    per_split_figure,
+    per_split_table,
+    results_markdown,
+    summary_frame,
+    to_markdown,
+)
 
 
 def _acc(dataset, model, teacher, test, setting="transductive", splits=None, **extra):
@@ -126,7 +134,7 @@ def test_per_split_views():
 
 
 def test_table_frame_is_the_long_form_of_the_table(results_root):
-    from samlp_lite.results import table_frame
+    from samlp_lite.report.tables import table_frame
 
     frame = table_frame(load_records(results_root), "transductive", "sage")
     cora = frame[frame.dataset == "cora"].set_index("model")
@@ -149,7 +157,7 @@ def test_latency_records_keep_cpu_and_gpu_timings_apart(tmp_path):
 def test_latency_ratio_table_orders_graphs_by_size_and_batches_numerically():
     import pandas as pd
 
-    from samlp_lite.results import RATIO_NAMES, latency_ratio_table
+    from samlp_lite.report.tables import RATIO_NAMES, latency_ratio_table
 
     ratios = pd.DataFrame([{"graph": g, "num_nodes": n, "batch": b, "sa_mlp_over_mlp": r, "sage_full_over_sa_mlp": 10 * r}
                            for g, n in [("big", 1000), ("small", 10)] for b, r in [("all", 3.0), ("256", 2.0), ("1", 1.0)]])

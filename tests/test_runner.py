@@ -5,11 +5,20 @@ from pathlib import Path
 
 import pytest
 
-from samlp_lite import runner
 from samlp_lite.records import write_json_atomic
-from samlp_lite.grid import (DONE, TO_RUN, UNAVAILABLE, Cell, cell_status, expand_grid, load_grid, record_problem,
-                             select_cells)
-from samlp_lite.runner import run_grid
+from samlp_lite.runs import batch as runner
+from samlp_lite.runs.batch import run_grid
+from samlp_lite.runs.grid import (
+    DONE,
+    TO_RUN,
+    UNAVAILABLE,
+    Cell,
+    cell_status,
+    expand_grid,
+    load_grid,
+    record_problem,
+    select_cells,
+)
 
 
 def test_paper_grid_expands_once_per_record():

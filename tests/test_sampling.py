@@ -1,6 +1,6 @@
 import torch
 
-from samlp_lite.sampling import InNeighbors, sample_in_edges, sample_subgraph
+from samlp_lite.data.sampling import InNeighbors, sample_in_edges, sample_subgraph
 
 EDGES = torch.tensor([[1, 2, 3, 4, 0, 0, 2], [0, 0, 0, 0, 1, 2, 1]])
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from samlp_lite.data import make_csbm
-from samlp_lite.gathering import GraphStore, NeighborhoodGatherer, gather_rows
-from samlp_lite.sampling import sample_subgraph
-from samlp_lite.serving import build_servers
+from samlp_lite.data.sampling import sample_subgraph
+from samlp_lite.serve.store import GraphStore, NeighborhoodGatherer, gather_rows
+from samlp_lite.serve.students import build_servers
 
 
 @pytest.fixture(scope="module")

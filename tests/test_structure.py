@@ -1,9 +1,9 @@
 """Adjacency rows: CSR construction, normalisation, gathering, and new-node rows."""
 import pytest
 import torch
-
-from samlp_lite.structure import AdjacencyBatch, AdjacencyRows
 from dense_reference import dense_adjacency
+
+from samlp_lite.data.adjacency import AdjacencyBatch, AdjacencyRows
 
 
 def random_graph(num_nodes: int = 12, num_edges: int = 30, seed: int = 0) -> torch.Tensor:

@@ -5,8 +5,9 @@ from torch_geometric.nn.models import GCN
 
 from samlp_lite.config import RunConfig
 from samlp_lite.data import make_csbm
-from samlp_lite.soft_labels import get_teacher_outputs
-from samlp_lite.teachers import TEACHERS, SparseAwareSAGEConv, build_teacher, train_teacher
+from samlp_lite.models.teachers import TEACHERS, SparseAwareSAGEConv, build_teacher
+from samlp_lite.train.soft_labels import get_teacher_outputs
+from samlp_lite.train.teacher import train_teacher
 
 FAST = RunConfig(hidden=32, heads=4, max_epochs=60, patience=30, sparse_features="false", device="cpu")
 
@@ -141,7 +142,7 @@ def test_virtual_node_with_mu_one_predicts_like_its_source_node(homophilous, nam
 
 
 def test_teacher_weights_are_cached_and_rebuild_the_same_model(homophilous, tmp_path, monkeypatch):
-    from samlp_lite.soft_labels import load_teacher_model
+    from samlp_lite.train.soft_labels import load_teacher_model
 
     monkeypatch.setenv("SAMLP_CACHE", str(tmp_path))
     config = FAST.replace(max_epochs=5)

@@ -1,7 +1,7 @@
 import pytest
 
 from samlp_lite.data import make_csbm
-from samlp_lite.tuning import grid, search_space, tune
+from samlp_lite.runs.tuning import grid, search_space, tune
 
 
 def test_grid_is_the_cartesian_product(tmp_path):
@@ -29,7 +29,7 @@ def test_tune_picks_the_best_validation_candidate(model, tmp_path, monkeypatch):
 def test_write_tuned_section_keeps_the_rest_of_the_file(tmp_path):
     from samlp_lite.config import load_hyperparameters, resolve_config
     from samlp_lite.records import write_json_atomic
-    from samlp_lite.tuning import tuned_values, write_tuned_section
+    from samlp_lite.runs.tuning import tuned_values, write_tuned_section
 
     yaml_file = tmp_path / "hp.yaml"
     yaml_file.write_text("# top comment\ndefaults:\n  hidden: 64\n\n# Values chosen by hand\ntuned: {}\n")
@@ -60,7 +60,7 @@ def test_the_configured_values_stay_unless_beaten_by_min_gain(tmp_path, monkeypa
 
 def test_tuned_values_merge_students_and_teachers(tmp_path):
     from samlp_lite.records import write_json_atomic
-    from samlp_lite.tuning import tuned_values
+    from samlp_lite.runs.tuning import tuned_values
 
     for folder, model, value in [("sage", "glnn", 256), ("teachers", "gcn", 128)]:
         write_json_atomic(tmp_path / folder / "cora" / f"{model}.json",
@@ -71,7 +71,7 @@ def test_tuned_values_merge_students_and_teachers(tmp_path):
 
 def test_sa_mlp_mixing_is_tuned_on_top_of_the_no_mix_winner(tmp_path, monkeypatch):
     from samlp_lite.records import write_json_atomic
-    from samlp_lite.tuning import tune_student
+    from samlp_lite.runs.tuning import tune_student
 
     monkeypatch.setenv("SAMLP_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SAMLP_SMOKE", "1")
@@ -87,7 +87,7 @@ def test_sa_mlp_mixing_is_tuned_on_top_of_the_no_mix_winner(tmp_path, monkeypatc
 
 def test_distillation_stage_builds_on_the_model_stage_and_apply_merges_it(tmp_path, monkeypatch):
     from samlp_lite.records import write_json_atomic
-    from samlp_lite.tuning import search_space, tune_student, tuned_values
+    from samlp_lite.runs.tuning import search_space, tune_student, tuned_values
 
     monkeypatch.setenv("SAMLP_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SAMLP_SMOKE", "1")

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    from ..runtime import thread_override
+    from samlp_lite.runtime import thread_override
 
     try:
         threads = thread_override()

@@ -11,8 +11,8 @@ def _csv(text: str) -> list[str]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` sub-command."""
-    from ..bench import DEFAULT_GRAPHS
-    from ..serving import MODELS
+    from samlp_lite.serve.bench import DEFAULT_GRAPHS
+    from samlp_lite.serve.students import MODELS
 
     parser = subparsers.add_parser(
         "bench", help="inference latency and memory benchmark (teachers vs students)",
@@ -52,13 +52,20 @@ def run(args: argparse.Namespace) -> int:
     """Run the ``bench`` sub-command."""
     import torch
 
-    from ..bench import SMOKE_GRAPH, BenchOptions, check_graph_names, markdown_table, parse_batch_sizes, run_bench
-    from ..config import parse_overrides
-    from ..experiments import record_path
-    from ..measuring import TimingPolicy
-    from ..runtime import pick_device, smoke_mode
-    from ..serving import check_models
-    from . import UserError
+    from samlp_lite.cli import UserError
+    from samlp_lite.config import parse_overrides
+    from samlp_lite.records import record_path
+    from samlp_lite.runtime import pick_device, smoke_mode
+    from samlp_lite.serve.bench import (
+        SMOKE_GRAPH,
+        BenchOptions,
+        check_graph_names,
+        markdown_table,
+        parse_batch_sizes,
+        run_bench,
+    )
+    from samlp_lite.serve.measure import TimingPolicy
+    from samlp_lite.serve.students import check_models
 
     models = check_models(args.models)
     graphs = check_graph_names(args.graphs)
@@ -97,8 +104,8 @@ def _speedup_path(path: Path) -> Path:
 
 
 def _write_plots(records: list[dict], path: Path) -> None:
-    from ..plotting.latency import plot_latency_scaling, plot_speedup
-    from ..serving import TEACHER_MODELS
+    from samlp_lite.report.plotting.latency import plot_latency_scaling, plot_speedup
+    from samlp_lite.serve.students import TEACHER_MODELS
 
     path = path if path.suffix else path.with_suffix(".png")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -28,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the book; return jupyter-book's exit code."""
-    from ..book import BookError, build_book
-    from . import UserError
+    from samlp_lite.book import BookError, build_book
+    from samlp_lite.cli import UserError
 
     try:
         return build_book(args.path, smoke=args.smoke, strict=args.strict, timeout=args.timeout)

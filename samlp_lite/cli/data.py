@@ -8,9 +8,15 @@ import math
 import sys
 from pathlib import Path
 
-from ..data import (REGISTRY, data_root, dataset_available, graph_statistics, load_dataset,
-                    load_graph_file)
-from ..data.graph import GraphData
+from samlp_lite.data import (
+    REGISTRY,
+    data_root,
+    dataset_available,
+    graph_statistics,
+    load_dataset,
+    load_graph_file,
+)
+from samlp_lite.data.graph import GraphData
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

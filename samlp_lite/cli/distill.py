@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..distill import STUDENTS
-from ..teachers import TEACHERS
-from .teacher import add_run_arguments
+from samlp_lite.cli.teacher import add_run_arguments
+from samlp_lite.models.registry import students
+from samlp_lite.models.teachers import TEACHERS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_run_arguments(parser)
     parser.add_argument("--teacher", default="sage", choices=TEACHERS, help="teacher GNN (default sage)")
     parser.add_argument("--student", required=True, metavar="STUDENT",
-                        help=f"one of {', '.join(STUDENTS)}, or an ablation sa-mlp-... defined in the YAML")
+                        help=f"one of {', '.join(students())}, or an ablation sa-mlp-... defined in the YAML")
     parser.add_argument("--teacher-set", dest="teacher_overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a key of the teacher's config (repeatable)")
     parser.set_defaults(func=run)
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``distill`` sub-command."""
-    from ..experiments import run_student
+    from samlp_lite.runs.experiment import run_student
 
     run_student(args.dataset, args.student, args.teacher, splits=args.splits, setting=args.setting,
                 overrides=args.overrides, teacher_overrides=args.teacher_overrides, json_path=args.json_path,

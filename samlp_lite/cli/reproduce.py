@@ -1,4 +1,4 @@
-"""``samlp-lite reproduce``: run the experiment notebook with papermill over a grid (see :mod:`samlp_lite.runner`)."""
+"""``samlp-lite reproduce``: run the experiment notebook with papermill over a grid (see :mod:`samlp_lite.runs.batch`)."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +9,7 @@ from collections import Counter
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``reproduce`` sub-command."""
-    from ..grid import available_grids
+    from samlp_lite.runs.grid import available_grids
 
     parser = subparsers.add_parser(
         "reproduce", help="run a grid of experiments (papermill), resuming where it stopped",
@@ -42,10 +42,23 @@ def run(args: argparse.Namespace) -> int:
     """Run the ``reproduce`` sub-command."""
     from pathlib import Path
 
-    from ..grid import DONE, TO_RUN, UNAVAILABLE, cell_status, expand_grid, load_grid, select_cells
-    from ..runner import EXPERIMENT_NOTEBOOK, reproduce_command, run_grid, threads_per_job
-    from ..runtime import SMOKE_ENV, smoke_mode
-    from . import UserError
+    from samlp_lite.cli import UserError
+    from samlp_lite.runs.batch import (
+        EXPERIMENT_NOTEBOOK,
+        reproduce_command,
+        run_grid,
+        threads_per_job,
+    )
+    from samlp_lite.runs.grid import (
+        DONE,
+        TO_RUN,
+        UNAVAILABLE,
+        cell_status,
+        expand_grid,
+        load_grid,
+        select_cells,
+    )
+    from samlp_lite.runtime import SMOKE_ENV, smoke_mode
 
     if args.jobs < 1:
         raise UserError("--jobs must be at least 1")

@@ -1,4 +1,4 @@
-"""``samlp-lite results``: summarise the result records into tables (see :mod:`samlp_lite.results`)."""
+"""``samlp-lite results``: summarise the result records into tables (see :mod:`samlp_lite.report.tables`)."""
 from __future__ import annotations
 
 import argparse
@@ -27,8 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``results`` sub-command."""
-    from ..records import write_text_atomic
-    from ..results import latency_records, load_records, results_markdown, summary_frame
+    from samlp_lite.records import latency_records, load_records, write_text_atomic
+    from samlp_lite.report.tables import results_markdown, summary_frame
 
     records = load_records(args.root, smoke=args.smoke)
     settings = args.setting or ["transductive", "inductive"]

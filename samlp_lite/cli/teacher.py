@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..soft_labels import SETTINGS
-from ..teachers import TEACHERS
+from samlp_lite.models.teachers import TEACHERS
+from samlp_lite.train.soft_labels import SETTINGS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``teacher`` sub-command."""
-    from ..experiments import run_teacher
+    from samlp_lite.runs.experiment import run_teacher
 
     run_teacher(args.dataset, args.teacher, splits=args.splits, setting=args.setting,
                 overrides=args.overrides, json_path=args.json_path, use_cache=not args.no_cache,

@@ -33,8 +33,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``tune`` sub-command."""
-    from ..tuning import STUDENT_SEQUENCE, tune, tune_student, tune_students, tuned_values, write_tuned_section
-    from . import UserError
+    from samlp_lite.cli import UserError
+    from samlp_lite.runs.tuning import (
+        STUDENT_SEQUENCE,
+        tune,
+        tune_student,
+        tune_students,
+        tuned_values,
+        write_tuned_section,
+    )
 
     if args.apply:
         values = tuned_values(args.json_path or "results/tuning", args.teacher)

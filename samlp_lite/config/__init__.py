@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from ..runtime import smoke_mode
+from samlp_lite.runtime import smoke_mode
 
 HYPERPARAMETERS_PATH = Path(__file__).with_name("hyperparameters.yaml")
 

@@ -3,15 +3,28 @@
 Every graph, registered or read from a file or generated, is normalised the same way
 (undirected, coalesced, no self-loops, float32 features, long labels) and carries its splits.
 """
-from .files import load_graph_file
-from .graph import GraphData, Split, make_graph, normalize_graph, splits_from_masks
-from .inductive import InductiveSplit, inductive_split
-from .loaders import ChecksumError, even_quantile_labels
-from .paths import DatasetNotAvailableError, data_root
-from .registry import REGISTRY, DatasetSpec, dataset_available, dataset_spec, list_datasets, load_dataset
-from .splits import random_splits
-from .stats import STATISTICS_KEYS, graph_statistics
-from .synthetic import make_csbm
+from samlp_lite.data.files import load_graph_file
+from samlp_lite.data.graph import (
+    GraphData,
+    Split,
+    make_graph,
+    normalize_graph,
+    splits_from_masks,
+)
+from samlp_lite.data.inductive_split import InductiveSplit, inductive_split
+from samlp_lite.data.loaders import ChecksumError, even_quantile_labels
+from samlp_lite.data.paths import DatasetNotAvailableError, data_root
+from samlp_lite.data.registry import (
+    REGISTRY,
+    DatasetSpec,
+    dataset_available,
+    dataset_spec,
+    list_datasets,
+    load_dataset,
+)
+from samlp_lite.data.splits import random_splits
+from samlp_lite.data.stats import STATISTICS_KEYS, graph_statistics
+from samlp_lite.data.synthetic import make_csbm
 
 __all__ = [
     "ChecksumError", "DatasetNotAvailableError", "DatasetSpec", "GraphData", "InductiveSplit",

@@ -7,9 +7,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .graph import GraphData, Split, make_graph
-from .loaders import pyg_safe_globals
-from .splits import random_splits
+from samlp_lite.data.graph import GraphData, Split, make_graph
+from samlp_lite.data.loaders import pyg_safe_globals
+from samlp_lite.data.splits import random_splits
 
 MASK_KEYS = ("train_mask", "val_mask", "test_mask")
 

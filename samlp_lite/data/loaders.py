@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .graph import Split, splits_from_masks
-from .paths import folder_lock, sha256_of
+from samlp_lite.data.graph import Split, splits_from_masks
+from samlp_lite.data.paths import folder_lock, sha256_of
 
 LINKX_SPLITS_FILE = "linkx/splits/arxiv-year-splits.npy"
 LINKX_SPLITS_URL = ("https://raw.githubusercontent.com/CUAI/Non-Homophily-Large-Scale/"

@@ -16,7 +16,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from ..runtime import cache_dir
+from samlp_lite.runtime import cache_dir
 
 DATA_ENV = "SAMLP_DATA"
 OFFLINE_ENV = "SAMLP_OFFLINE"

@@ -12,12 +12,19 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from . import loaders
-from .graph import GraphData, make_graph
-from .paths import (DatasetNotAvailableError, missing_files, mirror_files, network_available,
-                    not_available_message, resolve_root, work_root)
-from .splits import random_splits
-from .synthetic import make_csbm
+from samlp_lite.data import loaders
+from samlp_lite.data.graph import GraphData, make_graph
+from samlp_lite.data.paths import (
+    DatasetNotAvailableError,
+    mirror_files,
+    missing_files,
+    network_available,
+    not_available_message,
+    resolve_root,
+    work_root,
+)
+from samlp_lite.data.splits import random_splits
+from samlp_lite.data.synthetic import make_csbm
 
 GEOM_GCN_SPLITS = 10
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .graph import Split
+from samlp_lite.data.graph import Split
 
 
 def random_splits(y: Tensor, num_splits: int = 10, train: float = 0.48, val: float = 0.32,

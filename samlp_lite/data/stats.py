@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch_geometric.utils import degree, homophily
 
-from .graph import GraphData
+from samlp_lite.data.graph import GraphData
 
 STATISTICS_KEYS = ("name", "num_nodes", "num_edges", "num_features", "num_classes", "num_splits",
                    "edge_homophily", "node_homophily", "class_homophily", "isolated_nodes",

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from .graph import GraphData, make_graph
-from .splits import random_splits
+from samlp_lite.data.graph import GraphData, make_graph
+from samlp_lite.data.splits import random_splits
 
 
 def make_csbm(num_nodes: int = 1000, num_classes: int = 3, avg_degree: float = 10.0,

@@ -1,0 +1,362 @@
+"""The serving benchmark: every model x gather x batch size on a graph, as latency records (METHOD.md 6, 8).
+
+:func:`bench_graph` builds the :class:`~samlp_lite.serve.store.GraphStore` of a graph and one
+server per model and gather (:func:`samlp_lite.serve.students.build_servers`), then, per batch size,
+measures one call's peak memory and times calls on fresh random target nodes
+(:mod:`samlp_lite.serve.measure`). What is timed is everything a server does for one batch:
+target ids to the device, gathering from the store, the forward pass, logits back to the
+host. :func:`run_bench` does that for several graphs and writes one latency record per graph
+(``results/latency/<graph>.json`` by default); :func:`samlp_lite.records.latency_records`
+reads them back.
+
+Graphs are the offline datasets (``cora``, ``citeseer``, ``chameleon``, ``squirrel``) and
+synthetic CSBM graphs named by size (``csbm-10k``, ``csbm-2m``: average degree 20, 128
+features). Model weights are random (seeded): latency and memory depend on shapes only.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+from torch import Tensor
+
+from samlp_lite.config import resolve_config
+from samlp_lite.data import GraphData, load_dataset, make_csbm
+from samlp_lite.records import provenance, write_json_atomic
+from samlp_lite.serve.measure import (
+    MEMORY_METHOD,
+    TimingPolicy,
+    op_profile,
+    peak_memory_bytes,
+    quantile,
+    time_calls,
+)
+from samlp_lite.serve.store import GraphStore
+from samlp_lite.serve.students import (
+    GATHERS,
+    MODELS,
+    TEACHER_MODELS,
+    Server,
+    build_servers,
+    check_models,
+)
+
+REAL_GRAPHS = ("cora", "citeseer", "chameleon", "squirrel")
+SYNTHETIC_GRAPHS = ("csbm-10k", "csbm-100k", "csbm-1m", "csbm-2m")
+DEFAULT_GRAPHS = REAL_GRAPHS + SYNTHETIC_GRAPHS
+DEFAULT_BATCH_SIZES: tuple[int | str, ...] = (1, 256, 4096, "all")
+CSBM_OPTIONS = dict(num_classes=5, avg_degree=20.0, num_features=128, homophily=0.8,
+                    feature_signal=1.0, num_splits=1, seed=0)
+"""Options of :func:`~samlp_lite.data.make_csbm` for the synthetic scaling graphs (average degree 20, 128 features)."""
+SMOKE_GRAPH = "csbm-2k"
+"""The graph every bench run uses in smoke mode (``SAMLP_SMOKE=1``)."""
+SAMPLED_ALL_REASON = ("all-node inference runs layer by layer over every neighbour (exact and cheaper "
+                      "than a k-hop tree); neighbour sampling is a mini-batch device, so there is no "
+                      "sampled all-node row")
+_CSBM_NAME = re.compile(r"^csbm-(\d+(?:\.\d+)?)([km]?)$")
+
+
+# --------------------------------------------------------------------------- graphs and batches
+
+def csbm_size(name: str) -> int | None:
+    """Nodes of a synthetic graph name such as ``csbm-10k``, ``csbm-2m`` or ``csbm-1500``; else None."""
+    match = _CSBM_NAME.match(name)
+    if not match:
+        return None
+    return int(round(float(match.group(1)) * {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2)]))
+
+
+def check_graph_names(names: Iterable[str]) -> list[str]:
+    """Return ``names`` if each is a real dataset or ``csbm-<size>``; else raise ValueError."""
+    names = list(names)
+    for name in names:
+        if name not in REAL_GRAPHS and csbm_size(name) is None:
+            close = difflib.get_close_matches(name, list(DEFAULT_GRAPHS), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown graph {name!r}: use one of {list(REAL_GRAPHS)} or a synthetic "
+                             f"graph csbm-<size> such as csbm-10k, csbm-2m.{hint}")
+        if csbm_size(name) is not None and csbm_size(name) < 10:
+            raise ValueError(f"graph {name!r} is too small; a CSBM graph needs at least 10 nodes")
+    return names
+
+
+def parse_batch_sizes(items: Iterable[int | str]) -> list[int | str]:
+    """Batch sizes as positive ints or ``"all"``, e.g. from ``"1,256,4096,all"``."""
+    out: list[int | str] = []
+    for item in items:
+        text = str(item).strip().lower()
+        if text == "all":
+            out.append("all")
+            continue
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"batch size {item!r} is neither a positive integer nor 'all'") from None
+        if value < 1:
+            raise ValueError(f"batch size must be at least 1, got {value}")
+        out.append(value)
+    if not out:
+        raise ValueError("give at least one batch size, e.g. 1,256,4096,all")
+    return list(dict.fromkeys(out))
+
+
+def load_bench_graph(name: str, *, progress: bool = False) -> GraphData:
+    """A benchmark graph: an offline dataset by name, or ``csbm-<size>`` built by :func:`~samlp_lite.data.make_csbm`."""
+    check_graph_names([name])
+    size = csbm_size(name)
+    if size is None:
+        return load_dataset(name, progress=progress)
+    return make_csbm(size, name=name, **CSBM_OPTIONS)
+
+
+def target_batches(num_nodes: int, batch_size: int, count: int, seed: int = 0) -> list[Tensor]:
+    """``count`` batches of ``batch_size`` distinct random nodes (fresh nodes per batch while they last)."""
+    generator = torch.Generator().manual_seed(seed)
+    batches: list[Tensor] = []
+    while len(batches) < count:
+        perm = torch.randperm(num_nodes, generator=generator)
+        for start in range(0, num_nodes - batch_size + 1, batch_size):
+            batches.append(perm[start:start + batch_size])
+            if len(batches) == count:
+                break
+    return batches
+
+
+# --------------------------------------------------------------------------- one graph
+
+@dataclass
+class BenchOptions:
+    """What :func:`bench_graph` runs.
+
+    Attributes:
+        models: from :data:`samlp_lite.serve.students.MODELS`.
+        batch_sizes: ints and/or ``"all"``; sizes not below N are skipped (``all`` covers them).
+        policy: :class:`~samlp_lite.serve.measure.TimingPolicy`.
+        device: where the store and models live.
+        seed: seeds weights, targets and sampling.
+        profile_batch_size: batch size of the op profile of ``mlp`` and ``sa-mlp`` (None: off).
+        overrides: config overrides for every model (e.g. ``{"hidden": 128}``).
+    """
+
+    models: Sequence[str] = MODELS
+    batch_sizes: Sequence[int | str] = DEFAULT_BATCH_SIZES
+    policy: TimingPolicy = field(default_factory=TimingPolicy)
+    device: str = "cpu"
+    seed: int = 0
+    profile_batch_size: int | None = 256
+    overrides: dict = field(default_factory=dict)
+
+
+def bench_graph(graph: GraphData, options: BenchOptions, *, progress: Callable[[str], None] | None = None
+                ) -> dict[str, Any]:
+    """Measure every model x gather x batch size on ``graph``; return the latency record body.
+
+    ``progress`` is called with a short label after each measured cell.
+
+    The result has every METHOD.md section 8 key except ``provenance`` (see :func:`run_bench`).
+    """
+    check_models(options.models)
+    batch_sizes = parse_batch_sizes(options.batch_sizes)
+    device = torch.device(options.device)
+    num_nodes = graph.num_nodes
+    started = time.perf_counter()
+    store = GraphStore.from_graph(graph, device=device)
+    policy = options.policy
+    count = policy.warmup + policy.repeats
+    batches = {b: ([None] if b == "all" else target_batches(num_nodes, b, count, options.seed))
+               for b in batch_sizes if b == "all" or b < num_nodes}
+    skipped = [{"batch_size": b, "reason": f"not below the graph's {num_nodes} nodes; 'all' covers it"}
+               for b in batch_sizes if b != "all" and b >= num_nodes]
+    rows, configs, profile = [], {}, {}
+    for model_name in options.models:
+        servers = build_servers(model_name, store, graph.num_classes, seed=options.seed,
+                                overrides=options.overrides)
+        configs[model_name] = _shape_of(store.name, model_name, options.overrides)
+        for server in servers:
+            for batch_size, cell in batches.items():
+                if batch_size == "all" and server.gather_name == "sampled":
+                    skipped.append({"model": server.model_name, "gather": "sampled", "batch_size": "all",
+                                    "reason": SAMPLED_ALL_REASON})
+                    continue
+                size = num_nodes if batch_size == "all" else batch_size
+                first = cell[0].to(device) if cell[0] is not None else None
+                memory_start = time.perf_counter()
+                peak = peak_memory_bytes(lambda: server(first), device)
+                seconds = time_calls(server, cell[1:] if len(cell) > 1 else cell, device, policy,
+                                     warm_s=time.perf_counter() - memory_start)
+                ms = [1e3 * s for s in seconds]
+                rows.append({
+                    "model": server.model_name, "gather": server.gather_name, "batch_size": size,
+                    "all_nodes": batch_size == "all",
+                    "median_ms": round(statistics.median(ms), 4),
+                    "p10_ms": round(quantile(ms, 0.1), 4), "p90_ms": round(quantile(ms, 0.9), 4),
+                    "peak_mem_bytes": peak, "num_params": server.num_params,
+                    "bytes_per_node": round(server.input_bytes(first) / size, 1),
+                    "us_per_node": round(1e3 * statistics.median(ms) / size, 4),
+                    "repeats": len(ms), "impl": server.impl_all if batch_size == "all" else server.impl,
+                })
+                if progress:
+                    progress(f"{graph.name} {server.model_name}/{server.gather_name} B={batch_size}: "
+                             f"{rows[-1]['median_ms']:.3g} ms")
+            if (options.profile_batch_size and server.model_name in ("mlp", "sa-mlp")
+                    and options.profile_batch_size < num_nodes and device.type == "cpu"):
+                profile[server.model_name] = _profile_entry(server, store, graph.num_classes, options)
+        del servers
+    return {
+        "kind": "latency", "graph": graph.name, "num_nodes": num_nodes, "num_edges": store.num_edges,
+        "num_features": graph.num_features, "num_classes": graph.num_classes,
+        "synthetic": csbm_size(graph.name) is not None, "device": str(device),
+        "threads": torch.get_num_threads(), "rows": rows, "skipped": skipped,
+        "summary": summarize(rows), "profile": profile, "models": configs,
+        "weights": f"random initialisation (seed {options.seed}); latency and memory depend on "
+                   "shapes, not weight values",
+        "timing": {"warmup": policy.warmup, "repeats": policy.repeats, "min_repeats": policy.min_repeats,
+                   "budget_s": policy.budget_s, "clock": "time.perf_counter",
+                   "timed": "target ids to device, gather from the store, forward, logits to host"},
+        "memory_method": MEMORY_METHOD["cuda" if device.type == "cuda" else "cpu"],
+        "bench_wall_s": round(time.perf_counter() - started, 2),
+    }
+
+
+def _shape_of(dataset: str, model_name: str, overrides: dict) -> dict[str, Any]:
+    config = resolve_config(dataset, model_name, overrides or {})
+    keys = ["hidden", "num_layers"]
+    keys += {"gat": ["heads", "fanouts"], "sage": ["fanouts"], "gcn": ["fanouts"],
+             "sa-mlp": ["head_layers", "combine", "adj_norm", "self_loop"],
+             "linkx": ["linkx_layers", "adj_norm", "self_loop"]}.get(model_name, [])
+    return {key: getattr(config, key) for key in keys}
+
+
+def _profile_entry(server: Server, store: GraphStore, num_classes: int, options: BenchOptions) -> dict[str, Any]:
+    """Op breakdown of the fused path and fused-versus-module medians at the profile batch size."""
+    size = options.profile_batch_size
+    batches = target_batches(store.num_nodes, size, 40, options.seed + 1)
+    module_server = build_servers(server.model_name, store, num_classes, seed=options.seed, fused=False,
+                                  overrides=options.overrides)[0]
+    policy = TimingPolicy(warmup=3, repeats=30, min_repeats=5, budget_s=options.policy.budget_s)
+    fused_ms = statistics.median(time_calls(server, batches, store.device, policy)) * 1e3
+    module_ms = statistics.median(time_calls(module_server, batches, store.device, policy)) * 1e3
+    return {"batch_size": size, "fused_median_ms": round(fused_ms, 4), "module_median_ms": round(module_ms, 4),
+            "ops": op_profile(server, batches[:20])}
+
+
+def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ratios per batch size: SA-MLP/MLP and each teacher-gather/SA-MLP (median latencies)."""
+    by_key = {(r["model"], r["gather"], r["batch_size"]): r["median_ms"] for r in rows}
+    out = []
+    for size in sorted({r["batch_size"] for r in rows}):
+        entry: dict[str, Any] = {"batch_size": size}
+        sa = by_key.get(("sa-mlp", "adjacency-rows", size))
+        mlp = by_key.get(("mlp", "features", size))
+        if sa and mlp:
+            entry["sa_mlp_over_mlp"] = round(sa / mlp, 3)
+        for teacher in TEACHER_MODELS:
+            for gather in GATHERS[teacher]:
+                value = by_key.get((teacher, gather, size))
+                if value and sa:
+                    entry[f"{teacher}_{gather}_over_sa_mlp"] = round(value / sa, 2)
+        out.append(entry)
+    return out
+
+
+# --------------------------------------------------------------------------- records
+
+RESULTS_DIR = Path("results") / "latency"
+
+
+def record_file(template: str | Path | None, graph: str, num_graphs: int) -> Path:
+    """Where the record of ``graph`` goes.
+
+    ``template`` may hold ``{graph}``; a folder (no ``.json`` suffix) gets ``<graph>.json``; a
+    plain file name is only allowed for a single graph. Default ``results/latency/<graph>.json``.
+    In smoke mode a path inside ``results/`` moves to ``results/smoke/...``.
+    """
+    from samlp_lite.records import record_path
+
+    if template is None:
+        path = RESULTS_DIR / f"{graph}.json"
+    else:
+        text = str(template)
+        if "{graph}" in text:
+            path = Path(text.format(graph=graph))
+        elif not text.endswith(".json"):
+            path = Path(text) / f"{graph}.json"
+        elif num_graphs > 1:
+            raise ValueError(f"--json {text} names one file but {num_graphs} graphs are benchmarked; "
+                             "put {graph} in the name (e.g. results/latency/{graph}.json) or give a folder")
+        else:
+            path = Path(text)
+    return record_path(path)
+
+
+def run_bench(graphs: Sequence[str | GraphData], options: BenchOptions, *, json_path: str | Path | None = None,
+              command: str | None = None, progress: bool = True) -> list[tuple[Path, dict[str, Any]]]:
+    """Benchmark each graph, write one latency record per graph (atomically); return (path, record)s.
+
+    Args:
+        graphs: names (see :func:`load_bench_graph`) or graphs already loaded.
+        options: what to measure.
+        json_path: see :func:`record_file`.
+        command: the command recorded in the provenance (default: this process's command line).
+        progress: show a progress bar.
+    """
+    from tqdm import tqdm
+
+    check_graph_names([g for g in graphs if isinstance(g, str)])
+    check_models(options.models)
+    sizes = parse_batch_sizes(options.batch_sizes)
+    cells = sum(len(GATHERS[m]) for m in options.models) * len(sizes)
+    bar = tqdm(total=cells * len(graphs), desc="bench", disable=not progress, unit="cell")
+    written = []
+    for item in graphs:
+        name = item if isinstance(item, str) else item.name
+        path = record_file(json_path, name, len(graphs))
+        bar.set_postfix_str(f"{name}: loading")
+        start = time.perf_counter()
+        graph = load_bench_graph(item) if isinstance(item, str) else item
+
+        def step(label: str) -> None:
+            bar.set_postfix_str(label)
+            bar.update(1)
+
+        body = bench_graph(graph, options, progress=step if progress else None)
+        bar.update(cells - len(body["rows"]))
+        del graph
+        record = {**body, "provenance": provenance(wall_s=time.perf_counter() - start, device=options.device,
+                                                   command=command)}
+        write_json_atomic(path, record)
+        written.append((path, record))
+    bar.close()
+    return written
+
+
+def markdown_table(record: dict[str, Any]) -> str:
+    """A markdown table of one record: median (p10-p90) ms and peak memory per model x batch size."""
+    sizes = sorted({r["batch_size"] for r in record["rows"]})
+    header = "| model | gather | " + " | ".join(
+        ("all" if any(r["all_nodes"] and r["batch_size"] == s for r in record["rows"]) else str(s))
+        for s in sizes) + " |"
+    lines = [header, "|" + "---|" * (len(sizes) + 2)]
+    keys = list(dict.fromkeys((r["model"], r["gather"]) for r in record["rows"]))
+    cell = {(r["model"], r["gather"], r["batch_size"]): r for r in record["rows"]}
+    for model, gather in keys:
+        parts = []
+        for size in sizes:
+            row = cell.get((model, gather, size))
+            parts.append("" if row is None else
+                         f"{row['median_ms']:.3g} ms ({row['p10_ms']:.3g}-{row['p90_ms']:.3g}); "
+                         f"{_mib(row['peak_mem_bytes'])}")
+        lines.append(f"| {model} | {gather} | " + " | ".join(parts) + " |")
+    return "\n".join(lines)
+
+
+def _mib(nbytes: int | None) -> str:
+    if nbytes is None:
+        return "mem n/a"
+    return f"{nbytes / 2**20:.3g} MiB"
