@@ -59,6 +59,20 @@ def thread_override() -> int | None:
     return int(threads)
 
 
+def apply_threads(default: int | None = None) -> int:
+    """Fix PyTorch's CPU thread count: ``SAMLP_THREADS`` when set, else ``default`` (``None``
+    keeps PyTorch's own choice). Returns the count in force.
+
+    One thread per process degrades gracefully when other work shares the cores (PyTorch's
+    default of one thread per core collapses as soon as one core is busy), and the count
+    changes the last digits of sparse kernels' results, so records store it.
+    """
+    threads = thread_override() or default
+    if threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
 def smoke_mode() -> bool:
     """True when ``SAMLP_SMOKE`` is set to a true value (tiny runs for CI and nbval)."""
     return os.environ.get(SMOKE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}

@@ -35,17 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    from samlp_lite.runtime import thread_override
+    from samlp_lite.runtime import apply_threads
 
     try:
-        threads = thread_override()
+        apply_threads()
     except ValueError as err:
         print(f"samlp-lite: error: {err}", file=sys.stderr)
         return 2
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
     try:
         return int(args.func(args) or 0)
     except (UserError, FileNotFoundError, KeyError, ValueError) as err:
