@@ -206,8 +206,13 @@ def production_accuracy(tran_acc: float, ind_acc: float, held_out_rate: float) -
 
 def accuracy_record(*, dataset: str, model: str, teacher: str | None, setting: str, splits: list[int],
                     per_split: list[dict[str, float]], config: "RunConfig | Mapping[str, Any]",
-                    wall_s: float, device: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Build an accuracy record; ``per_split`` holds one dict of metrics per split."""
+                    wall_s: float, device: str, extra: Mapping[str, Any] | None = None,
+                    command: str | None = None) -> dict[str, Any]:
+    """Build an accuracy record; ``per_split`` holds one dict of metrics per split.
+
+    ``command`` is the provenance command line (default: this process's own, see
+    :func:`current_command`); batch runs pass the command that re-creates the record.
+    """
     names = metric_names(setting, isolated=any("ind_isolated_acc" in m for m in per_split))
     record: dict[str, Any] = {"kind": "accuracy", "dataset": dataset, "model": model, "teacher": teacher,
                               "setting": setting, "splits": splits}
@@ -217,7 +222,7 @@ def accuracy_record(*, dataset: str, model: str, teacher: str | None, setting: s
     record["config"] = config.to_dict() if hasattr(config, "to_dict") else dict(config)
     if extra:
         record.update(extra)
-    record["provenance"] = provenance(wall_s=wall_s, device=device)
+    record["provenance"] = provenance(wall_s=wall_s, device=device, command=command)
     return record
 
 

@@ -59,7 +59,7 @@ def parse_splits(text: str | Iterable[int] | None, num_splits: int) -> list[int]
 def run_teacher(dataset: str | GraphData, teacher: str, *, splits: str | Iterable[int] | None = None,
                 setting: str = "transductive", overrides: Mapping[str, Any] | Iterable[str] | None = None,
                 json_path: str | Path | None = None, use_cache: bool = True, progress: bool = True,
-                echo: Callable[[str], None] = print) -> dict[str, Any]:
+                echo: Callable[[str], None] = print, command: str | None = None) -> dict[str, Any]:
     """Train (or read from cache) a teacher on several splits; print and optionally save the record.
 
     Returns:
@@ -88,7 +88,7 @@ def run_teacher(dataset: str | GraphData, teacher: str, *, splits: str | Iterabl
     print_summary(f"{teacher} on {graph.name} ({setting}, {len(chosen)} splits, {cached} from cache, "
                   f"device {device})", chosen, per_split, metrics, echo)
     record = accuracy_record(dataset=graph.name, model=teacher, teacher=None, setting=setting, splits=chosen,
-                             per_split=per_split, config=config, wall_s=wall, device=str(device),
+                             per_split=per_split, config=config, wall_s=wall, device=str(device), command=command,
                              extra={"from_cache": [bool(m["from_cache"]) for m in per_split],
                                     "train_wall_s": [m.get("train_wall_s") for m in per_split]})
     if path is not None:
@@ -103,7 +103,7 @@ def run_student(dataset: str | GraphData, student: str, teacher: str = "sage", *
                 overrides: Mapping[str, Any] | Iterable[str] | None = None,
                 teacher_overrides: Mapping[str, Any] | Iterable[str] | None = None,
                 json_path: str | Path | None = None, use_cache: bool = True, progress: bool = True,
-                echo: Callable[[str], None] = print) -> dict[str, Any]:
+                echo: Callable[[str], None] = print, command: str | None = None) -> dict[str, Any]:
     """Train a student on several splits (reading or training the teacher); print and save the record.
 
     Args:
@@ -115,6 +115,7 @@ def run_student(dataset: str | GraphData, student: str, teacher: str = "sage", *
         overrides: student config overrides (``--set``). teacher_overrides: the teacher's.
         json_path: where to write the record.
         use_cache: read/write the teacher soft-label cache.
+        command: the record's provenance command (default: this process's command line).
     """
     from samlp_lite.train.distill import train_student_on_split
     from samlp_lite.train.inductive import evaluate_inductive_student
@@ -160,7 +161,7 @@ def run_student(dataset: str | GraphData, student: str, teacher: str = "sage", *
     print_summary(f"{student}" + (f" (teacher {teacher})" if taught else "") + f" on {graph.name} ({setting}, "
                   f"{len(chosen)} splits, device {device})", chosen, per_split, metrics_shown, echo)
     record = accuracy_record(dataset=graph.name, model=student, teacher=teacher if taught else None, setting=setting,
-                             splits=chosen, per_split=per_split, config=config, wall_s=wall, device=str(device),
+                             splits=chosen, per_split=per_split, config=config, wall_s=wall, device=str(device), command=command,
                              extra={"teacher_config": teacher_config.to_dict() if taught or setting == "inductive"
                                     else None, "best_epoch": [m.get("best_epoch") for m in per_split]})
     if path is not None:
