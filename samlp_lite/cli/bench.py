@@ -1,4 +1,4 @@
-"""``samlp-lite bench``: serving latency and memory of teachers and students (METHOD.md 6, 8)."""
+"""``samlp-lite bench``: serving latency and memory of teachers and students."""
 from __future__ import annotations
 
 import argparse
@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "bench", help="inference latency and memory benchmark (teachers vs students)",
         description="Time serving a batch of target nodes end to end (gathering from the stored graph "
                     "plus the forward pass) for GNN teachers (full and sampled neighbourhoods), MLP, "
-                    "LINKX and SA-MLP; write one latency record per graph (METHOD.md section 8).")
+                    "LINKX and SA-MLP; write one latency record per graph.")
     parser.add_argument("--graphs", type=_csv, default=list(DEFAULT_GRAPHS),
                         help="comma-separated: cora, citeseer, chameleon, squirrel and csbm-<size> "
                              "(e.g. csbm-10k, csbm-2m); default: %(default)s")

@@ -25,7 +25,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set lr=0.005 (repeatable)")
     parser.add_argument("--json", dest="json_path", default=None, metavar="PATH",
-                        help="write the result record (METHOD.md section 8) to PATH")
+                        help="write the result record (JSON) to PATH")
     parser.add_argument("--no-cache", action="store_true", help="ignore and do not write the teacher cache")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 

@@ -1,4 +1,4 @@
-"""Datasets, splits and graph statistics (METHOD.md sections 4 and 5).
+"""Datasets, splits and graph statistics.
 
 Every graph, registered or read from a file or generated, is normalised the same way
 (undirected, coalesced, no self-loops, float32 features, long labels) and carries its splits.

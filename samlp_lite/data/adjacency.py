@@ -1,6 +1,6 @@
 """Sparse adjacency rows for structure-aware students, without ever building a dense N x N.
 
-An SA-MLP reads node i's adjacency row ``a_i`` (METHOD.md section 2). ``AdjacencyRows``
+An SA-MLP reads node i's adjacency row ``a_i`` (the book's method chapter, "The student"). ``AdjacencyRows``
 stores the whole (optionally self-looped, normalised) adjacency in CSR form;
 ``AdjacencyRows.gather`` cuts out the rows of a batch of target nodes as an
 ``AdjacencyBatch``, which is exactly the ``(input, offsets, per_sample_weights)`` triple

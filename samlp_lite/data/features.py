@@ -53,11 +53,6 @@ def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
     return F.dropout(x, p, True)
 
 
-def is_sparse(x: Tensor) -> bool:
-    """True for a torch sparse COO or CSR tensor."""
-    return x.layout in SPARSE_LAYOUTS
-
-
 def to_sparse_features(x: Tensor, layout: str = "csr") -> Tensor:
     """Convert a feature matrix ``[N, d]`` to a sparse float tensor.
 

@@ -157,7 +157,7 @@ class SAMLPOutput(NamedTuple):
 
 
 class SAMLP(nn.Module):
-    """SA-MLP student (Chen et al., TMLR 2024; METHOD.md section 2).
+    """SA-MLP student (Chen et al., TMLR 2024; the book's method chapter, "The student").
 
     ``hA = relu(dropout(W_A a + b_A))`` with ``W_A a`` an ``EmbeddingBag`` sum over the
     neighbour ids (never a dense N x N), ``hX = relu(dropout(W_X x + b_X))``, heads

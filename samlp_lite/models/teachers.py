@@ -103,6 +103,10 @@ class Teacher(nn.Module):
     """Whether the convolutions take GCN-normalised ``edge_weight`` (GCN)."""
     bipartite: ClassVar[bool] = False
     """Whether a convolution accepts a ``(source, target)`` feature pair (SAGE, GAT)."""
+    mean_aggregation: ClassVar[bool] = False
+    """Whether a layer averages its in-neighbours (SAGE), which servers may compute as a sparse matmul."""
+    attention: ClassVar[bool] = False
+    """Whether edge weights are computed per target (GAT), so all-node inference goes by target chunks."""
 
     def __init__(self, gnn: nn.Module, input_dropout: float = 0.0, prenormalized: bool = False):
         super().__init__()
@@ -248,6 +252,7 @@ class SAGETeacher(Teacher):
 
     name = "sage"
     bipartite = True
+    mean_aggregation = True
 
     @classmethod
     def build_gnn(cls, common: dict, config: RunConfig, prenormalized: bool) -> nn.Module:  # noqa: D102
@@ -260,6 +265,7 @@ class GATTeacher(Teacher):
 
     name = "gat"
     bipartite = True
+    attention = True
 
     @classmethod
     def build_gnn(cls, common: dict, config: RunConfig, prenormalized: bool) -> nn.Module:  # noqa: D102

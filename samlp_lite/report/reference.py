@@ -1,8 +1,7 @@
 """Published numbers to sit beside ours, and the paper's claims checked against our records.
 
-The reference accuracies are METHOD.md section 7: ten-split means on the Geom-GCN splits as
-collected in the GloGNN paper's tables, and GLNN's production-setting numbers (GLNN's own
-splits). They are sanity checks, not targets.
+The reference accuracies are ten-split means on the Geom-GCN splits as collected in the
+GloGNN paper's tables. They are sanity checks, not targets.
 """
 from __future__ import annotations
 
@@ -20,17 +19,6 @@ GEOM_GCN_REFERENCE: dict[str, dict[str, float]] = {
     "linkx": {"cora": 84.64, "citeseer": 73.19, "pubmed": 87.86, "chameleon": 68.42, "squirrel": 61.81},
 }
 """Test accuracy (percent) on the ten Geom-GCN 48/32/20 splits, from the GloGNN paper's tables."""
-
-GLNN_PRODUCTION: dict[str, dict[str, float]] = {
-    "sage": {"cora": 79.29, "citeseer": 68.38, "pubmed": 74.88, "amazon-computers": 82.14, "amazon-photo": 91.08,
-             "ogbn-arxiv": 70.73, "ogbn-products": 76.60},
-    "mlp": {"cora": 58.98, "citeseer": 59.81, "pubmed": 66.80, "amazon-computers": 67.38, "amazon-photo": 79.25,
-            "ogbn-arxiv": 55.30, "ogbn-products": 63.72},
-    "glnn": {"cora": 78.28, "citeseer": 69.27, "pubmed": 74.71, "amazon-computers": 82.29, "amazon-photo": 92.38,
-             "ogbn-arxiv": 65.09, "ogbn-products": 75.77},
-}
-"""GLNN README, production setting (prod accuracy, SAGE teacher), on GLNN's own label-rate splits."""
-
 
 def reference_frame() -> pd.DataFrame:
     """The Geom-GCN reference table: rows models, columns datasets (percent)."""

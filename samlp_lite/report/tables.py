@@ -1,4 +1,4 @@
-"""Summaries of result records (METHOD.md section 8): the accuracy tables of the book and ``samlp-lite results``.
+"""Summaries of result records (:mod:`samlp_lite.records`): the accuracy tables of the book and ``samlp-lite results``.
 
 Records are the JSON files under ``results/``. :func:`load_records` reads them,
 :func:`accuracy_table` lays one setting and teacher out as the paper does (rows: datasets;
@@ -14,6 +14,7 @@ import pandas as pd
 
 from samlp_lite.models.registry import is_teacher, label_of, model_spec, names, teachers
 from samlp_lite.records import (  # noqa: F401 (re-exported)
+    ACCURACY_METRICS,
     SMOKE_DIR,
     latency_records,
     load_records,
@@ -34,7 +35,7 @@ def latency_table(records: Iterable[dict]) -> pd.DataFrame:
     Columns: ``graph``, ``num_nodes``, ``device``, ``threads``, ``batch`` (the batch size as
     text, ``"all"`` for all-node inference), then the row's own keys (``model``, ``gather``,
     ``batch_size``, ``median_ms``, ``p10_ms``, ``p90_ms``, ``peak_mem_bytes``, ``num_params``,
-    ...; METHOD.md section 8).
+    ...; see :mod:`samlp_lite.serve.bench`).
     """
     rows = [{"graph": r.get("graph"), "num_nodes": r.get("num_nodes"), "device": r.get("device"),
              "threads": r.get("threads"), "batch": "all" if row.get("all_nodes") else str(row.get("batch_size")),
@@ -186,7 +187,7 @@ def summary_frame(records: Iterable[dict]) -> pd.DataFrame:
     for r in records:
         if r.get("kind") != "accuracy":
             continue
-        for metric in ("test_acc", "val_acc", "tran_acc", "ind_acc", "prod_acc", "ind_isolated_acc"):
+        for metric in ACCURACY_METRICS:
             if metric in r:
                 mean, std = mean_std(r[metric])
                 rows.append({"dataset": r.get("dataset"), "setting": r.get("setting"), "teacher": r.get("teacher"),
@@ -249,7 +250,7 @@ def results_markdown(records: Sequence[dict], settings: Sequence[str] = ("transd
 
 def per_split_table(record: dict) -> pd.DataFrame:
     """One record's accuracies per split (percent), with a final ``mean ± std`` row."""
-    keys = [k for k in ("val_acc", "test_acc", "tran_acc", "ind_acc", "prod_acc", "ind_isolated_acc") if k in record]
+    keys = [k for k in ACCURACY_METRICS if k in record]
     frame = pd.DataFrame({k: [round(100 * float(v), 2) for v in record[k]] for k in keys},
                          index=pd.Index(record["splits"], name="split"))
     summary = pd.DataFrame([[format_mean_std(record[k]) for k in keys]], columns=keys, index=["mean ± std"])

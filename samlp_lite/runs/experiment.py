@@ -1,4 +1,4 @@
-"""Runs over splits that print a summary and write one result record (METHOD.md section 8)."""
+"""Runs over splits that print a summary and write one result record (:mod:`samlp_lite.records`)."""
 from __future__ import annotations
 
 import time

@@ -1,4 +1,4 @@
-"""The serving benchmark: every model x gather x batch size on a graph, as latency records (METHOD.md 6, 8).
+"""The serving benchmark: every model x gather x batch size on a graph, as latency records.
 
 :func:`bench_graph` builds the :class:`~samlp_lite.serve.store.GraphStore` of a graph and one
 server per model and gather (:func:`samlp_lite.serve.students.build_servers`), then, per batch size,
@@ -159,7 +159,7 @@ def bench_graph(graph: GraphData, options: BenchOptions, *, progress: Callable[[
 
     ``progress`` is called with a short label after each measured cell.
 
-    The result has every METHOD.md section 8 key except ``provenance`` (see :func:`run_bench`).
+    The result has every key of a latency record (see :mod:`samlp_lite.records`) except ``provenance`` (see :func:`run_bench`).
     """
     check_models(options.models)
     batch_sizes = parse_batch_sizes(options.batch_sizes)

@@ -1,4 +1,4 @@
-"""How one serving call is measured: timed repeats, peak memory, an op profile (METHOD.md 6).
+"""How one serving call is measured: timed repeats, peak memory, an op profile.
 
 :func:`time_calls` times a callable under a :class:`TimingPolicy` (warm-up, then repeats
 until a count or a time budget is reached); the clock is ``time.perf_counter`` and on CUDA

@@ -1,7 +1,7 @@
 """What a server reads and how it gathers it: the stored graph and its two kinds of gather.
 
 A server answers "logits for these target nodes" from the stored graph, a CSR adjacency plus
-a feature matrix (:class:`GraphStore`). Two gathers read it (METHOD.md section 6):
+a feature matrix (:class:`GraphStore`). Two gathers read it:
 
 - a GNN teacher reads the k-hop in-neighbourhood of the targets and the features of every
   node in it (:class:`NeighborhoodGatherer`, which returns a :class:`Subgraph`);

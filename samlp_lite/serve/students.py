@@ -1,4 +1,4 @@
-"""Model servers: logits for target nodes from a :class:`~samlp_lite.serve.store.GraphStore` (METHOD.md 6).
+"""Model servers: logits for target nodes from a :class:`~samlp_lite.serve.store.GraphStore`.
 
 What a server does for one batch is gather the data its model needs, then run the forward
 pass under ``torch.inference_mode``; :mod:`samlp_lite.serve.bench` times exactly that.
@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from samlp_lite.config import resolve_config
 from samlp_lite.data.adjacency import AdjacencyBatch, AdjacencyRows
 from samlp_lite.data.features import select_rows
-from samlp_lite.models.registry import make_student
+from samlp_lite.models.registry import make_student, model_spec
 from samlp_lite.models.students import MLP, SAMLP, LINKXStudent
 from samlp_lite.models.teachers import build_teacher
 from samlp_lite.serve.base import Server
@@ -50,10 +50,11 @@ STUDENT_MODELS = ("mlp", "linkx", "sa-mlp")
 MODELS = TEACHER_MODELS + STUDENT_MODELS
 """Every model name :func:`build_servers` takes, teachers first."""
 GATHERS: dict[str, tuple[str, ...]] = {
-    **{name: ("full", "sampled") for name in TEACHER_MODELS},
-    "mlp": ("features",), "linkx": ("adjacency-rows",), "sa-mlp": ("adjacency-rows",),
+    name: ("full", "sampled") if model_spec(name).reads == "neighbourhood" else (model_spec(name).reads,)
+    for name in MODELS
 }
-"""Gather modes per model (teachers read a k-hop neighbourhood, students rows of the store)."""
+"""Gather modes per model, from what the registry says it reads (teachers a k-hop
+neighbourhood, in full or sampled; students rows of the store)."""
 
 
 def check_models(names: Iterable[str]) -> list[str]:
@@ -220,6 +221,6 @@ def build_servers(model_name: str, store: GraphStore, num_classes: int, *, seed:
                          f"adj_norm={config.adj_norm!r}, self_loop={config.self_loop}; build the "
                          "GraphStore with the config's values")
     student = make_student(model_name, num_features, num_classes, store.num_nodes, config).to(store.device)
-    server_class = {"mlp": MLPServer, "linkx": LINKXServer, "sa-mlp": SAMLPServer}[model_name]
+    server_class = {"mlp": MLPServer, "linkx": LINKXServer, "sa-mlp": SAMLPServer}[model_spec(model_name).architecture]
     return [server_class(student, store, fused=fused)]
 

@@ -1,4 +1,4 @@
-"""GNN teachers served from the stored graph: :class:`TeacherServer` (METHOD.md 6).
+"""GNN teachers served from the stored graph: :class:`TeacherServer`.
 
 Batches gather the targets' k-hop in-neighbourhood, all neighbours (``gather="full"``) or up
 to ``fanouts`` per hop (``"sampled"``), then run one PyG conv per layer for the nodes the next
@@ -62,17 +62,18 @@ class TeacherServer(Server):
         self.fanouts = [-1] * self.num_layers if gather == "full" else [int(f) for f in fanouts[: self.num_layers]]
         self.gatherer = NeighborhoodGatherer(store.in_neighbors)
         self.generator = torch.Generator(device=store.device).manual_seed(seed)
-        self.is_gcn = teacher.name == "gcn"
-        self.bipartite = teacher.name in ("sage", "gat")  # GCNConv takes no (source, target) pair
+        self.is_gcn = teacher.edge_weighted
+        self.bipartite = teacher.bipartite  # GCNConv takes no (source, target) pair
+        self.mean_aggregation, self.attention = teacher.mean_aggregation, teacher.attention
         # GCN's full-graph normalisation (self-loops included) is part of the stored graph.
         self.inv_sqrt_degree = (store.in_degree + 1.0).pow(-0.5) if self.is_gcn else None
-        self.inv_degree = store.in_degree.clamp(min=1.0).reciprocal() if teacher.name == "sage" else None
+        self.inv_degree = store.in_degree.clamp(min=1.0).reciprocal() if self.mean_aggregation else None
         self.chunk_size = chunk_size
         self._adj_t: Tensor | None = None
 
     @property
     def impl_all(self) -> str:  # noqa: D102
-        return "full-graph-chunked" if self.model_name == "gat" else "full-graph-spmm"
+        return "full-graph-chunked" if self.attention else "full-graph-spmm"
 
     @property
     def adj_t(self) -> Tensor:
@@ -111,7 +112,7 @@ class TeacherServer(Server):
             num_dst, num_edges = sum(nodes_per_hop[:hops]), sum(edges_per_hop[:hops])
             edges = edge_index[:, :num_edges]
             conv = self.gnn.convs[layer]
-            if self.model_name == "sage" and _projects_first(conv):
+            if self.mean_aggregation and _projects_first(conv):
                 src, dst = edges
                 h = F.linear(x, conv.lin_l.weight)
                 summed = h.new_zeros(num_dst, h.size(1)).index_add_(0, dst, h.index_select(0, src))
@@ -143,12 +144,12 @@ class TeacherServer(Server):
             return x
 
     def _all_nodes_layer(self, conv: nn.Module, x: Tensor) -> Tensor:
-        if self.model_name == "sage":
+        if self.mean_aggregation:
             if not _projects_first(conv):
                 return conv(x, self.adj_t)  # PyG's own sparse path
             h = F.linear(x, conv.lin_l.weight)
             return self._sage_output(conv, torch.sparse.mm(self.adj_t, h) * self.inv_degree.unsqueeze(-1), x)
-        if self.model_name == "gcn":
+        if self.is_gcn:
             norm = self.inv_sqrt_degree.unsqueeze(-1)
             h = conv.lin(x) * norm
             out = (torch.sparse.mm(self.adj_t, h) + h) * norm

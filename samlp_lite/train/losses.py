@@ -1,4 +1,4 @@
-"""Training losses (METHOD.md section 3): labels, GLNN's KD, and structure-mixing KD.
+"""Training losses (the book's method chapter, "Training"): labels, GLNN's KD, and structure-mixing KD.
 
 KD follows Hinton et al. and GLNN: ``tau^2 * KL(p || softmax(z / tau))`` averaged over the
 batch, where ``p = softmax(t / tau)`` are the cached teacher soft labels.

@@ -7,12 +7,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from samlp_lite.models.registry import REGISTRY
+
 #: One colour per model name, shared by every figure so a model looks the same everywhere.
-MODEL_COLORS: dict[str, str] = {
-    "mlp": "#7f7f7f", "glnn": "#1f77b4", "linkx": "#9467bd", "sa-mlp-nomix": "#ff7f0e",
-    "sa-mlp": "#d62728", "gcn": "#2ca02c", "sage": "#17becf", "gat": "#bcbd22", "appnp": "#8c564b",
-    "teacher": "#2ca02c",
-}
+MODEL_COLORS: dict[str, str] = {**{name: spec.color for name, spec in REGISTRY.items()}, "teacher": "#2ca02c"}
 _FALLBACK = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
 
