@@ -1,6 +1,7 @@
-"""Datasets, splits and graph statistics.
+"""Datasets, splits, features, adjacency rows and neighbour sampling: the graphs every model reads.
 
-Every graph, registered or read from a file or generated, is normalised the same way
+Stage 1 of the pipeline (with :mod:`samlp_lite.config`, :mod:`samlp_lite.runtime` and
+:mod:`samlp_lite.records` below it). Every graph, registered or read from a file or generated, is normalised the same way
 (undirected, coalesced, no self-loops, float32 features, long labels) and carries its splits.
 """
 from samlp_lite.data.files import load_graph_file
