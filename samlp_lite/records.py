@@ -11,6 +11,7 @@ unfinished runs (:class:`SplitCheckpoint`), provenance, atomic writes, loading
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import math
 import os
@@ -32,16 +33,66 @@ if TYPE_CHECKING:
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
+CODE_PATHS = ("samlp_lite", "notebooks", "pyproject.toml", "_config.yml", "_toc.yml")
+"""What a result depends on: a modified file here makes a record's commit ``-dirty``; edits
+elsewhere (``results/``, the book's prose, tests) do not."""
+
+
+def dirty_files(repo: Path = PACKAGE_ROOT) -> list[str]:
+    """Tracked files under :data:`CODE_PATHS` that differ from the commit (empty when clean or not a repo)."""
+    try:
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
+                                cwd=repo, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return sorted(line[3:] for line in status.stdout.splitlines() if line.strip())
+
+
 def git_commit(repo: Path = PACKAGE_ROOT) -> str:
-    """The current git commit of the project, with ``-dirty`` when files differ from it."""
+    """The current git commit of the project, with ``-dirty`` when code files differ from it
+    (see :data:`CODE_PATHS`); ``unknown`` outside a git checkout."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
                              text=True, check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+    return sha + ("-dirty" if dirty_files(repo) else "")
+
+
+SOURCE_SUFFIXES = (".py", ".yaml")
+
+
+def source_files(package_dir: str | Path = PACKAGE_ROOT / "samlp_lite") -> list[Path]:
+    """The package's ``.py`` and ``.yaml`` files, sorted, without ``__pycache__`` contents."""
+    package_dir = Path(package_dir)
+    return sorted(path for path in package_dir.rglob("*")
+                  if path.suffix in SOURCE_SUFFIXES and path.is_file()
+                  and "__pycache__" not in path.relative_to(package_dir).parts)
+
+
+def sources_hash(package_dir: str | Path = PACKAGE_ROOT / "samlp_lite") -> str:
+    """SHA-256 over the relative path and bytes of every file in :func:`source_files`.
+
+    Renaming, adding or deleting a file changes the hash, as does editing one; timestamps
+    and ``__pycache__`` do not. It pins the code even where git cannot (an installed copy).
+    """
+    package_dir = Path(package_dir)
+    digest = hashlib.sha256()
+    for path in source_files(package_dir):
+        digest.update(path.relative_to(package_dir).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def code_version() -> dict[str, Any]:
+    """The code that produced a result: ``commit`` (``-dirty`` when modified), ``sources`` (a hash of
+    the package source, 16 hex digits) and, when dirty, ``dirty_files``."""
+    dirty = dirty_files()
+    version: dict[str, Any] = {"commit": git_commit(), "sources": sources_hash()[:16]}
+    if dirty:
+        version["dirty_files"] = dirty
+    return version
 
 
 def machine_description() -> str:
@@ -66,7 +117,7 @@ def provenance(*, wall_s: float, device: str, command: str | None = None,
     """Provenance block of a result record: command, commit, machine, date, device, wall time."""
     return {
         "command": command if command is not None else current_command(),
-        "commit": git_commit(),
+        **code_version(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_description(),
         "device": str(device),

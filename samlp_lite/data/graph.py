@@ -1,8 +1,10 @@
 """Graph containers (`Split`, `GraphData`) and the one normalisation every graph goes through."""
 from __future__ import annotations
 
+import hashlib
 import operator
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -107,6 +109,21 @@ class GraphData:
     def num_splits(self) -> int:
         """Number of splits."""
         return len(self.splits)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A hash of the graph's content (features, labels, edges, splits), 16 hex digits.
+
+        Two graphs with the same name but different content (an edited file, another file
+        with the same stem) get different fingerprints, so caches keyed by it never mix them.
+        """
+        digest = hashlib.sha256()
+        for tensor in (self.data.x, self.data.y, self.data.edge_index,
+                       *(ids for s in self.splits for ids in (s.train, s.val, s.test))):
+            dense = tensor.to_dense() if tensor.layout != torch.strided else tensor
+            digest.update(str((dense.dtype, tuple(dense.shape))).encode())
+            digest.update(dense.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     def split(self, index: int) -> Split:
         """The split with this index (``0 <= index < num_splits``).

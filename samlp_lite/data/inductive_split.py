@@ -1,6 +1,7 @@
 """The inductive (production) protocol's data split: hold out test nodes with all their edges."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,11 @@ class InductiveSplit:
     def num_held_out(self) -> int:
         """Number of held-out nodes."""
         return int(self.held_out_nodes.numel())
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the held-out node ids (16 hex digits): which nodes the teacher never saw."""
+        return hashlib.sha256(self.held_out_nodes.cpu().long().contiguous().numpy().tobytes()).hexdigest()[:16]
 
 
 def inductive_split(graph: GraphData, split_index: int = 0, rate: float = 0.2,

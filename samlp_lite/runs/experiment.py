@@ -56,6 +56,19 @@ def parse_splits(text: str | Iterable[int] | None, num_splits: int) -> list[int]
     return sorted(dict.fromkeys(chosen))
 
 
+def _say_resumed(checkpoint: SplitCheckpoint, chosen: list[int], echo: Callable[[str], None]) -> None:
+    reused = [s for s in chosen if s in checkpoint.done]
+    if reused:
+        echo(f"resuming: reusing finished split(s) {', '.join(map(str, reused))} from {checkpoint.path}")
+
+
+def _say_split(split: int, metrics: Mapping[str, Any], names: list[str], total: int,
+               echo: Callable[[str], None]) -> None:
+    if total > 1:
+        shown = "  ".join(f"{name} {100 * float(metrics[name]):.2f}" for name in names if name in metrics)
+        echo(f"split {split} done: {shown}  ({float(metrics.get('wall_s', 0.0)):.1f} s)")
+
+
 def run_teacher(dataset: str | GraphData, teacher: str, *, splits: str | Iterable[int] | None = None,
                 setting: str = "transductive", overrides: Mapping[str, Any] | Iterable[str] | None = None,
                 json_path: str | Path | None = None, use_cache: bool = True, progress: bool = True,
@@ -72,7 +85,8 @@ def run_teacher(dataset: str | GraphData, teacher: str, *, splits: str | Iterabl
     chosen = parse_splits(splits, graph.num_splits)
     device = pick_device(config.device)
     path = record_path(json_path)
-    checkpoint = SplitCheckpoint(path, f"{graph.name}|{teacher}|{setting}|{config_hash(config)}")
+    checkpoint = SplitCheckpoint(path, f"{graph.name}|{graph.fingerprint}|{teacher}|{setting}|{config_hash(config)}")
+    _say_resumed(checkpoint, chosen, echo)
     per_split = []
     for split in chosen:
         if split not in checkpoint.done:
@@ -80,7 +94,9 @@ def run_teacher(dataset: str | GraphData, teacher: str, *, splits: str | Iterabl
             out = get_teacher_outputs(graph, teacher, split, config, setting=setting, use_cache=use_cache,
                                       progress=progress, device=device)
             checkpoint.save(split, {**out.metrics, "train_wall_s": out.metrics.get("wall_s"),
-                                    "wall_s": time.perf_counter() - split_start, "from_cache": out.from_cache})
+                                    "wall_s": time.perf_counter() - split_start, "from_cache": out.from_cache,
+                                    "teacher_entry": out.entry})
+            _say_split(split, checkpoint.done[split], metric_names(setting), len(chosen), echo)
         per_split.append(checkpoint.done[split])
     wall = sum(float(m.get("wall_s", 0.0)) for m in per_split)
     metrics = metric_names(setting)
@@ -90,7 +106,9 @@ def run_teacher(dataset: str | GraphData, teacher: str, *, splits: str | Iterabl
     record = accuracy_record(dataset=graph.name, model=teacher, teacher=None, setting=setting, splits=chosen,
                              per_split=per_split, config=config, wall_s=wall, device=str(device), command=command,
                              extra={"from_cache": [bool(m["from_cache"]) for m in per_split],
-                                    "train_wall_s": [m.get("train_wall_s") for m in per_split]})
+                                    "train_wall_s": [m.get("train_wall_s") for m in per_split],
+                                    "graph_fingerprint": graph.fingerprint,
+                                    "teacher_entries": [m.get("teacher_entry") for m in per_split]})
     if path is not None:
         write_json_atomic(path, record)
         checkpoint.finish()
@@ -129,11 +147,12 @@ def run_student(dataset: str | GraphData, student: str, teacher: str = "sage", *
     chosen = parse_splits(splits, graph.num_splits)
     device = pick_device(config.device)
     path = record_path(json_path)
-    checkpoint = SplitCheckpoint(path, f"{graph.name}|{student}|{teacher}|{setting}|{config_hash(config)}|"
-                                       f"{config_hash(teacher_config)}")
+    checkpoint = SplitCheckpoint(path, f"{graph.name}|{graph.fingerprint}|{student}|{teacher}|{setting}|"
+                                       f"{config_hash(config)}|{config_hash(teacher_config)}")
+    _say_resumed(checkpoint, chosen, echo)
     per_split = []
-    outputs = None
     for split in chosen:
+        outputs = None
         if split in checkpoint.done:
             per_split.append(checkpoint.done[split])
             continue
@@ -153,7 +172,9 @@ def run_student(dataset: str | GraphData, student: str, teacher: str = "sage", *
             metrics = evaluate_inductive_student(graph, student, split, config, outputs, device=device,
                                                  progress=progress, desc=desc, teacher=teacher_model)
         metrics["wall_s"] = time.perf_counter() - split_start
+        metrics["teacher_entry"] = outputs.entry if outputs is not None else None
         checkpoint.save(split, metrics)
+        _say_split(split, metrics, metric_names(setting, isolated="ind_isolated_acc" in metrics), len(chosen), echo)
         per_split.append(metrics)
     wall = sum(float(m.get("wall_s", 0.0)) for m in per_split)
     metrics_shown = metric_names(setting, isolated="ind_isolated_acc" in per_split[0])
@@ -163,7 +184,9 @@ def run_student(dataset: str | GraphData, student: str, teacher: str = "sage", *
     record = accuracy_record(dataset=graph.name, model=student, teacher=teacher if taught else None, setting=setting,
                              splits=chosen, per_split=per_split, config=config, wall_s=wall, device=str(device), command=command,
                              extra={"teacher_config": teacher_config.to_dict() if taught or setting == "inductive"
-                                    else None, "best_epoch": [m.get("best_epoch") for m in per_split]})
+                                    else None, "best_epoch": [m.get("best_epoch") for m in per_split],
+                                    "graph_fingerprint": graph.fingerprint,
+                                    "teacher_entries": [m.get("teacher_entry") for m in per_split]})
     if path is not None:
         write_json_atomic(path, record)
         checkpoint.finish()

@@ -17,12 +17,21 @@ from torch import Tensor
 
 from samlp_lite.runtime import cache_dir
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
 class CacheKey:
-    """What identifies a teacher's soft labels."""
+    """What identifies a teacher's soft labels.
+
+    Attributes:
+        dataset: the graph's name (a folder of the cache, for people browsing it).
+        teacher, split, seed, setting: the run.
+        config_hash: hash of the config keys that change a teacher.
+        graph: the graph's content fingerprint (:attr:`~samlp_lite.data.GraphData.fingerprint`),
+            so an edited graph, or another graph with the same name, never reuses an entry.
+        held_out: inductive only: the fingerprint of the held-out nodes the teacher never saw.
+    """
 
     dataset: str
     teacher: str
@@ -30,11 +39,13 @@ class CacheKey:
     seed: int
     setting: str
     config_hash: str
+    graph: str = ""
+    held_out: str = ""
 
     def path(self, root: Path | None = None) -> Path:
         """File of this entry under ``<cache>/soft_labels``."""
         root = root or cache_dir() / "soft_labels"
-        name = f"split{self.split}-seed{self.seed}-{self.config_hash}.pt"
+        name = f"split{self.split}-seed{self.seed}-{self.config_hash}-{self.graph}{self.held_out and '-' + self.held_out}.pt"
         return root / self.dataset / self.teacher / self.setting / name
 
     def as_dict(self) -> dict[str, Any]:

@@ -176,6 +176,11 @@ def evaluate_inductive_student(graph: GraphData, student: str, split: int, confi
     if outputs.held_out_logits is None or outputs.logits.shape[0] != ind.num_observed:
         raise ValueError("teacher outputs do not belong to this inductive split: train the teacher with "
                          "setting='inductive' and the same held_out_rate and seed")
+    if outputs.held_out_nodes is None or not torch.equal(outputs.held_out_nodes.cpu(), ind.held_out_nodes.cpu()):
+        raise ValueError(f"the teacher's held-out nodes differ from this student's (student seed {config.seed}, "
+                         f"held_out_rate {config.held_out_rate}): the teacher trained on nodes the student holds "
+                         "out. Give the teacher the same seed and held_out_rate (e.g. --teacher-set seed=... "
+                         "--teacher-set held_out_rate=...)")
     s = ind.split
     virtual = (virtual_target_from_teacher(teacher, ind.observed_data, config)
                if config.mix_target == "teacher" and uses_teacher(student) else None)

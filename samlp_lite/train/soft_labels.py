@@ -9,7 +9,7 @@ from torch import Tensor
 
 from samlp_lite.config import TEACHER_KEYS, RunConfig, config_hash
 from samlp_lite.data import GraphData, inductive_split
-from samlp_lite.records import production_accuracy
+from samlp_lite.records import code_version, production_accuracy
 from samlp_lite.train.cache import (
     CacheKey,
     StaleCacheEntry,
@@ -41,6 +41,10 @@ class TeacherOutputs:
     held_out_logits: Tensor | None = None
     history: list = field(default_factory=list)
     model_state: dict[str, Tensor] = field(default_factory=dict)
+    held_out_nodes: Tensor | None = None
+    """Inductive only: the original ids of the nodes held out from the teacher's graph."""
+    entry: dict = field(default_factory=dict)
+    """Where the outputs come from: the cache file (``path``) and the ``code`` that trained the teacher."""
 
 
 MODEL_PREFIX = "model."
@@ -58,10 +62,12 @@ def load_teacher_model(graph: GraphData, teacher: str, config: RunConfig, output
     return model.to(device or "cpu").eval()
 
 
-def teacher_cache_key(graph: GraphData, teacher: str, split: int, config: RunConfig, setting: str) -> CacheKey:
-    """The cache key of a teacher run (only keys that change the teacher enter the hash)."""
+def teacher_cache_key(graph: GraphData, teacher: str, split: int, config: RunConfig, setting: str,
+                      held_out: str = "") -> CacheKey:
+    """The cache key of a teacher run: the graph's content, the split, the config keys that change
+    the teacher and, inductively, the held-out nodes (``held_out``: their fingerprint)."""
     return CacheKey(dataset=graph.name, teacher=teacher, split=split, seed=config.seed, setting=setting,
-                    config_hash=config_hash(config, TEACHER_KEYS))
+                    config_hash=config_hash(config, TEACHER_KEYS), graph=graph.fingerprint, held_out=held_out)
 
 
 def get_teacher_outputs(graph: GraphData, teacher: str, split: int, config: RunConfig, *,
@@ -85,14 +91,16 @@ def get_teacher_outputs(graph: GraphData, teacher: str, split: int, config: RunC
 
     if setting not in SETTINGS:
         raise ValueError(f"unknown setting {setting!r}; choose one of {list(SETTINGS)}")
-    key = teacher_cache_key(graph, teacher, split, config, setting)
     num_classes = graph.num_classes
     if setting == "transductive":
+        key = teacher_cache_key(graph, teacher, split, config, setting)
         shapes = {"logits": (graph.num_nodes, num_classes)}
     else:
         ind = inductive_split(graph, split, rate=config.held_out_rate, seed=config.seed)
+        key = teacher_cache_key(graph, teacher, split, config, setting, held_out=ind.fingerprint)
         shapes = {"logits": (ind.observed_data.num_nodes, num_classes),
                   "held_out_logits": (ind.held_out_nodes.numel(), num_classes)}
+    held_out_nodes = None if setting == "transductive" else ind.held_out_nodes
     if use_cache:
         try:
             hit = load_soft_labels(key, shapes)
@@ -102,8 +110,10 @@ def get_teacher_outputs(graph: GraphData, teacher: str, split: int, config: RunC
         if hit is not None and (not need_model or any(k.startswith(MODEL_PREFIX) for k in hit[0])):
             tensors, meta = hit
             history = meta.pop("history", [])
+            entry = {"path": str(key.path()), "code": meta.pop("code", None)}
             return TeacherOutputs(logits=tensors["logits"], held_out_logits=tensors.get("held_out_logits"),
-                                  metrics=meta, from_cache=True, model_state=_model_state(tensors), history=history)
+                                  metrics=meta, from_cache=True, model_state=_model_state(tensors), history=history,
+                                  held_out_nodes=held_out_nodes, entry=entry)
 
     start = time.perf_counter()
     desc = f"{teacher} on {graph.name} split {split}"
@@ -129,11 +139,13 @@ def get_teacher_outputs(graph: GraphData, teacher: str, split: int, config: RunC
     metrics.update(wall_s=time.perf_counter() - start, best_epoch=trained.fit.best_epoch,
                    epochs_run=trained.fit.epochs_run)
     tensors.update({MODEL_PREFIX + name: value for name, value in trained.model.state_dict().items()})
+    entry = {"path": None, "code": code_version()}
     if use_cache:
-        save_soft_labels(key, tensors, {**metrics, "history": trained.fit.history})
+        entry["path"] = str(save_soft_labels(key, tensors, {**metrics, "history": trained.fit.history,
+                                                            "code": entry["code"]}))
     return TeacherOutputs(logits=tensors["logits"], held_out_logits=tensors.get("held_out_logits"),
                           metrics=metrics, from_cache=False, history=trained.fit.history,
-                          model_state=_model_state(tensors))
+                          model_state=_model_state(tensors), held_out_nodes=held_out_nodes, entry=entry)
 
 
 def _model_state(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
