@@ -23,7 +23,6 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
-import torch
 
 from samlp_lite.runtime import smoke_mode
 
@@ -98,6 +97,8 @@ def code_version() -> dict[str, Any]:
 def machine_description() -> str:
     """One line naming the host, CPU, core count, and GPU when present."""
     cpu = platform.processor() or platform.machine()
+    import torch
+
     text = f"{platform.node()} ({platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores"
     if torch.cuda.is_available():
         text += f", {torch.cuda.get_device_name(0)}"
@@ -115,6 +116,8 @@ def current_command() -> str:
 def provenance(*, wall_s: float, device: str, command: str | None = None,
                smoke: bool | None = None, **extra: Any) -> dict[str, Any]:
     """Provenance block of a result record: command, commit, machine, date, device, wall time."""
+    import torch
+
     return {
         "command": command if command is not None else current_command(),
         **code_version(),
@@ -162,6 +165,8 @@ def read_json(path: str | Path) -> Any:
 
 
 def _json_default(obj: Any) -> Any:
+    import torch
+
     if isinstance(obj, torch.Tensor):
         return obj.tolist()
     if isinstance(obj, Path):
@@ -190,6 +195,27 @@ def record_path(path: str | Path | None) -> Path | None:
         at = len(parts) - 1 - parts[::-1].index("results")
         if parts[at + 1:at + 2] != ("smoke",):
             path = Path(*parts[:at + 1], "smoke", *parts[at + 1:])
+    return path
+
+
+def check_output_path(path: str | Path | None, what: str = "record") -> Path | None:
+    """Fail at once, before any training, when ``path`` cannot be written as a file.
+
+    Returns the path (``None`` stays ``None``).
+
+    Raises:
+        ValueError: ``path`` is a folder, or its folder is not writable (one line, with the fix).
+    """
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"the {what} path {path} is a folder; give a file path such as {path / 'record.json'}")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write the {what} {path}: folder {folder} is not writable; choose another path")
     return path
 
 
@@ -232,6 +258,8 @@ class SplitCheckpoint:
             self.path.unlink()
 
 
+SETTINGS = ("transductive", "inductive")
+"""The two evaluation settings: every node observed, or part of the test nodes held out."""
 ACCURACY_METRICS = ("val_acc", "test_acc", "tran_acc", "ind_acc", "prod_acc", "ind_isolated_acc")
 """Every per-split accuracy key a record may hold, in display order."""
 

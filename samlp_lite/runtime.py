@@ -4,9 +4,11 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+if TYPE_CHECKING:
+    import torch
+
 
 SMOKE_ENV = "SAMLP_SMOKE"
 CACHE_ENV = "SAMLP_CACHE"
@@ -18,6 +20,9 @@ def seed_everything(seed: int) -> None:
     Args:
         seed: any non-negative integer.
     """
+    import numpy as np
+    import torch
+
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     random.seed(seed)
@@ -27,13 +32,15 @@ def seed_everything(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
-def pick_device(device: str | torch.device | None = None) -> torch.device:
+def pick_device(device: "str | torch.device | None" = None) -> "torch.device":
     """Return the requested device, or ``cuda`` when present and the CPU otherwise.
 
     Args:
         device: ``None`` or ``"auto"`` to choose automatically, else ``"cpu"``, ``"cuda"``,
             ``"cuda:1"``...
     """
+    import torch
+
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
@@ -67,6 +74,8 @@ def apply_threads(default: int | None = None) -> int:
     default of one thread per core collapses as soon as one core is busy), and the count
     changes the last digits of sparse kernels' results, so records store it.
     """
+    import torch
+
     threads = thread_override() or default
     if threads:
         torch.set_num_threads(threads)
@@ -79,7 +88,17 @@ def smoke_mode() -> bool:
 
 
 def cache_dir() -> Path:
-    """Writable cache folder (``SAMLP_CACHE``, default ``~/.cache/samlp_lite``); created."""
+    """Writable cache folder (``SAMLP_CACHE``, default ``~/.cache/samlp_lite``); created.
+
+    Raises:
+        PermissionError: the folder cannot be created or written, with a one-line fix.
+    """
     path = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "samlp_lite").expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PermissionError(f"cache folder {path} cannot be created ({err.strerror or err}); set {CACHE_ENV} "
+                              "to a writable folder") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(f"cache folder {path} is not writable; set {CACHE_ENV} to a writable folder")
     return path

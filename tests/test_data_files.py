@@ -57,8 +57,9 @@ def test_pt_dict_of_tensors(tmp_path):
 def test_pt_with_arbitrary_object_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"edge_index": torch.zeros(2, 1, dtype=torch.long), "obj": ValueError("x")}, path)
-    with pytest.raises(ValueError, match="weights_only=True"):
+    with pytest.raises(ValueError, match="holds Python objects other than tensors") as info:
         load_graph_file(path)
+    assert "weights_only=False" not in str(info.value)  # never advise turning the protection off
 
 
 def test_npz_round_trip_without_masks_makes_random_splits(tmp_path):
@@ -84,7 +85,12 @@ BAD_CASES = {
     "edge_index_too_big": (dict(edge_index=np.array([[0], [6]])), r"outside \[0, 6\)"),
     "edge_index_negative": (dict(edge_index=np.array([[0], [-1]])), r"outside \[0, 6\)"),
     "x_one_dimensional": (dict(x=np.zeros(N)), "x must be 2-D"),
-    "x_wrong_rows": (dict(x=np.zeros((N + 1, 2))), "y has 6 entries but x has 7 rows"),
+    "x_wrong_rows": (dict(x=np.zeros((N + 1, 2))), "x has 7 rows but y has 6 labels"),
+    "x_longer_than_edges_reach": (dict(y=np.array([0, 1, 0, 1, 0])), "x has 6 rows but y has 5 labels"),
+    "x_nan": (dict(x=np.array([[0.0], [1.0], [np.nan], [0.0], [np.inf], [1.0]])),
+              r"x holds 2 NaN or infinite value\(s\) \(first in row 2\)"),
+    "mask_empty_train": (dict(train_mask=np.zeros(N, bool), val_mask=np.array([1, 0, 0, 0, 0, 0], bool),
+                              test_mask=np.array([0, 1, 0, 0, 0, 0], bool)), "train_mask selects no node"),
     "x_not_numeric": (dict(x=np.array([["a", "b"]] * N)), "plain numeric array"),
     "y_two_dimensional": (dict(y=np.zeros((N, 2), np.int64)), "y must be 1-D"),
     "y_float": (dict(y=np.zeros(N, np.float32)), "integer class labels"),
@@ -115,3 +121,23 @@ def test_missing_file_and_unknown_suffix(tmp_path):
     other.write_text("0,1\n")
     with pytest.raises(ValueError, match="unsupported file type '.csv'"):
         load_graph_file(other)
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", b"garbage that is no archive at all"])
+def test_corrupt_npz_gives_one_line_naming_the_file(tmp_path, content):
+    good = write_npz(tmp_path)
+    path = tmp_path / "broken.npz"
+    path.write_bytes(content or good.read_bytes()[: len(good.read_bytes()) // 2])
+    with pytest.raises(ValueError, match=r"broken\.npz is not a readable \.npz archive") as info:
+        load_graph_file(path)
+    assert "\n" not in str(info.value) and "pickle" not in str(info.value)
+
+
+def test_truncated_pt_gives_one_line_naming_the_file(tmp_path):
+    path = tmp_path / "graph.pt"
+    torch.save({"edge_index": torch.zeros(2, 1, dtype=torch.long), "x": torch.ones(2, 2), "y": torch.tensor([0, 1])},
+               path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match=r"graph\.pt is not a readable torch file") as info:
+        load_graph_file(path)
+    assert "Invalid argument" not in str(info.value)

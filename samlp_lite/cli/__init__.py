@@ -10,6 +10,17 @@ import sys
 COMMAND_MODULES = ["data", "teacher", "distill", "tune", "book", "bench", "reproduce", "results"]
 
 
+_TINY = "split 0 only, 5 epochs (the smoke: section of hyperparameters.yaml), records under results/smoke/"
+SMOKE_NOTES = {
+    "teacher": _TINY, "distill": _TINY, "tune": _TINY, "reproduce": "tiny cells, " + _TINY,
+    "bench": "one tiny graph (csbm-2k) instead of the graphs asked for, 2 timed repeats, records under "
+             "results/smoke/",
+    "results": "tables of the smoke records (results/smoke/)",
+    "book": "a tiny build under _build/smoke/",
+}
+"""What smoke mode changes, per command, as printed when it is on."""
+
+
 class UserError(Exception):
     """An error caused by the user's input; printed as one line, without a traceback."""
 
@@ -35,16 +46,23 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    from samlp_lite.runtime import apply_threads
+    from samlp_lite.runtime import apply_threads, smoke_mode
 
     try:
         apply_threads()
     except ValueError as err:
         print(f"samlp-lite: error: {err}", file=sys.stderr)
         return 2
+    if smoke_mode() and args.command in SMOKE_NOTES:
+        print(f"samlp-lite {args.command}: smoke mode is on (SAMLP_SMOKE): {SMOKE_NOTES[args.command]}; "
+              "unset SAMLP_SMOKE for real results", file=sys.stderr)
     try:
         return int(args.func(args) or 0)
-    except (UserError, FileNotFoundError, KeyError, ValueError) as err:
+    except KeyboardInterrupt:
+        print(f"\nsamlp-lite {args.command}: interrupted; re-run the same command to resume "
+              "(finished splits and cells are kept)", file=sys.stderr)
+        return 130
+    except (UserError, FileNotFoundError, KeyError, ValueError, PermissionError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"samlp-lite {args.command}: error: {message}", file=sys.stderr)
         return 2

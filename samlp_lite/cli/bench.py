@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -11,8 +12,7 @@ def _csv(text: str) -> list[str]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` sub-command."""
-    from samlp_lite.serve.bench import DEFAULT_GRAPHS
-    from samlp_lite.serve.students import MODELS
+    from samlp_lite.serve import DEFAULT_GRAPHS, MODELS
 
     parser = subparsers.add_parser(
         "bench", help="inference latency and memory benchmark (teachers vs students)",
@@ -79,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     policy = TimingPolicy(warmup=args.warmup, repeats=args.repeats,
                           min_repeats=min(args.min_repeats, args.repeats), budget_s=args.budget)
     if smoke_mode():
+        print(f"smoke mode: measuring {SMOKE_GRAPH} instead of {', '.join(graphs)}, with 2 timed repeats "
+              f"(not {args.repeats}) and a 0.5 s budget", file=sys.stderr)
         graphs, policy = [SMOKE_GRAPH], TimingPolicy(warmup=1, repeats=2, min_repeats=2, budget_s=0.5)
     torch.set_num_threads(args.threads)
     options = BenchOptions(models=models, batch_sizes=batch_sizes, policy=policy, device=str(device),

@@ -8,15 +8,10 @@ import math
 import sys
 from pathlib import Path
 
-from samlp_lite.data import (
-    REGISTRY,
-    data_root,
-    dataset_available,
-    graph_statistics,
-    load_dataset,
-    load_graph_file,
-)
-from samlp_lite.data.graph import GraphData
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from samlp_lite.data.graph import GraphData
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print one row per registered dataset: name, offline availability, source."""
+    from samlp_lite.data import REGISTRY, data_root, dataset_available
+
     root = Path(args.root).expanduser().resolve() if args.root else data_root()
     print(f"data root: {root}")
     rows = []
@@ -60,10 +57,9 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(args: argparse.Namespace) -> GraphData:
-    candidate = Path(args.name).expanduser()
-    if candidate.suffix.lower() in {".pt", ".npz"}:
-        return load_graph_file(candidate)
+def _load(args: argparse.Namespace) -> "GraphData":
+    from samlp_lite.data import load_dataset
+
     return load_dataset(args.name, root=args.root, progress=not args.quiet)
 
 
@@ -75,6 +71,8 @@ def _json_value(value: object) -> object:
 
 def run_info(args: argparse.Namespace) -> int:
     """Load a graph and print its statistics as a table, or as one JSON object with ``--json``."""
+    from samlp_lite.data import graph_statistics
+
     with contextlib.redirect_stdout(sys.stderr):
         graph = _load(args)
         stats = graph_statistics(graph)

@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 
 from samlp_lite.cli.teacher import add_run_arguments
-from samlp_lite.models.registry import students
-from samlp_lite.models.teachers import TEACHERS
+from samlp_lite.models.registry import students, teachers
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a student on dataset splits from the teacher's cached soft labels (training the "
                     "teacher first if absent) and print per-split and mean/std accuracy.")
     add_run_arguments(parser)
-    parser.add_argument("--teacher", default="sage", choices=TEACHERS, help="teacher GNN (default sage)")
+    parser.add_argument("--teacher", default="sage", choices=teachers(), help="teacher GNN (default sage)")
     parser.add_argument("--student", required=True, metavar="STUDENT",
                         help=f"one of {', '.join(students())}, or an ablation sa-mlp-... defined in the YAML")
     parser.add_argument("--teacher-set", dest="teacher_overrides", action="append", default=[],

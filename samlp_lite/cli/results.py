@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "the teacher, MLP, GLNN, LINKX, SA-MLP w/o mixing and SA-MLP, as mean ± std (percent) "
                     "over splits. Inductive tables show tran, ind, prod and SA-MLP's isolated ind.")
     parser.add_argument("--root", default="results", metavar="DIR", help="records root (default results)")
-    parser.add_argument("--smoke", action="store_true", help="summarise the smoke records (<root>/smoke) instead")
+    parser.add_argument("--smoke", action="store_true", help="summarise the smoke records (<root>/smoke) instead (default when SAMLP_SMOKE is set)")
     parser.add_argument("--setting", action="append", choices=["transductive", "inductive"], default=None,
                         help="only this setting (repeatable; default both)")
     parser.add_argument("--teacher", action="append", default=None, metavar="TEACHER",
@@ -29,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the ``results`` sub-command."""
     from samlp_lite.records import latency_records, load_records, write_text_atomic
     from samlp_lite.report.tables import results_markdown, summary_frame
+    from samlp_lite.runtime import smoke_mode
 
+    args.smoke = args.smoke or smoke_mode()
     records = load_records(args.root, smoke=args.smoke)
     settings = args.setting or ["transductive", "inductive"]
     records = [r for r in records if r.get("setting") in settings]

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from samlp_lite.models.teachers import TEACHERS
-from samlp_lite.train.soft_labels import SETTINGS
+from samlp_lite.models.registry import teachers
+from samlp_lite.records import SETTINGS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description="Train a GNN teacher on dataset splits, cache its soft "
                                                "labels and print per-split and mean/std accuracy.")
     add_run_arguments(parser)
-    parser.add_argument("--teacher", required=True, choices=TEACHERS, help="teacher GNN")
+    parser.add_argument("--teacher", required=True, choices=teachers(), help="teacher GNN")
     parser.set_defaults(func=run)
 
 

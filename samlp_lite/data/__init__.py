@@ -20,6 +20,7 @@ from samlp_lite.data.registry import (
     DatasetSpec,
     dataset_available,
     dataset_spec,
+    is_graph_file,
     list_datasets,
     load_dataset,
 )
@@ -30,7 +31,7 @@ from samlp_lite.data.synthetic import make_csbm
 __all__ = [
     "ChecksumError", "DatasetNotAvailableError", "DatasetSpec", "GraphData", "InductiveSplit",
     "REGISTRY", "STATISTICS_KEYS", "Split", "data_root", "dataset_available", "dataset_spec",
-    "even_quantile_labels", "graph_statistics", "inductive_split", "list_datasets",
+    "even_quantile_labels", "graph_statistics", "inductive_split", "is_graph_file", "list_datasets",
     "load_dataset", "load_graph_file", "make_csbm", "make_graph", "normalize_graph",
     "random_splits", "splits_from_masks",
 ]

@@ -1,6 +1,8 @@
 """Load a user's own graph from a ``.pt`` or ``.npz`` file, with every input checked."""
 from __future__ import annotations
 
+import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +22,13 @@ def _read_pt(path: Path) -> dict:
     try:
         with pyg_safe_globals():
             obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(f"{path} could not be loaded with torch.load(weights_only=True): {err}. "
-                         "Save a torch_geometric Data object or a dict of tensors.") from err
+    except pickle.UnpicklingError:
+        raise ValueError(f"{path} holds Python objects other than tensors and PyG Data, which are not "
+                         "loaded (unpickling untrusted files can run code); save torch_geometric Data or a "
+                         "dict of tensors with torch.save") from None
+    except Exception:  # noqa: BLE001 - a truncated or foreign file fails in many ways inside torch
+        raise ValueError(f"{path} is not a readable torch file (truncated or corrupt?); save it again with "
+                         "torch.save(data, path)") from None
     if isinstance(obj, Data):
         return {key: obj[key] for key in obj.keys()}
     if isinstance(obj, dict):
@@ -33,13 +39,23 @@ def _read_pt(path: Path) -> dict:
 
 def _read_npz(path: Path) -> dict:
     out = {}
-    with np.load(path, allow_pickle=False) as archive:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+        raise ValueError(f"{path} is not a readable .npz archive (truncated or corrupt?); write it with "
+                         "numpy.savez(path, edge_index=..., x=..., y=...)") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path} holds a single array, not an .npz archive of named arrays; write it with "
+                         "numpy.savez(path, edge_index=..., x=..., y=...)")
+    with archive:
         for key in archive.files:
             try:
                 out[key] = torch.from_numpy(np.asarray(archive[key]))
-            except (ValueError, TypeError) as err:
-                raise ValueError(f"{path}: array {key!r} cannot be read as a plain numeric array "
-                                 f"without pickle ({err})") from err
+            except (ValueError, TypeError):
+                raise ValueError(f"{path}: array {key!r} is not a plain numeric array (object arrays need "
+                                 "pickle, which is not loaded)") from None
+            except (OSError, EOFError, zipfile.BadZipFile):
+                raise ValueError(f"{path}: array {key!r} cannot be read (truncated or corrupt archive?)") from None
     return out
 
 
@@ -65,9 +81,15 @@ def _check_x(x: object, where: str) -> Tensor:
     if x.is_complex():
         raise ValueError(f"{where}: x must be real-valued, got dtype {x.dtype}")
     try:
-        return x.float()
+        x = x.float()
     except (TypeError, RuntimeError) as err:
         raise ValueError(f"{where}: x (dtype {x.dtype}) cannot be converted to float32") from err
+    finite = torch.isfinite(x)
+    if not bool(finite.all()):
+        row = int((~finite).any(dim=1).nonzero()[0])
+        raise ValueError(f"{where}: x holds {int((~finite).sum())} NaN or infinite value(s) (first in row {row}); "
+                         "replace them (e.g. with 0) before loading")
+    return x
 
 
 def _check_y(y: object, num_nodes: int, where: str) -> tuple[Tensor, int]:
@@ -79,7 +101,8 @@ def _check_y(y: object, num_nodes: int, where: str) -> tuple[Tensor, int]:
     if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
         raise ValueError(f"{where}: y must hold integer class labels, got dtype {y.dtype}")
     if y.numel() != num_nodes:
-        raise ValueError(f"{where}: y has {y.numel()} entries but x has {num_nodes} rows")
+        raise ValueError(f"{where}: x has {num_nodes} rows but y has {y.numel()} labels; every node needs one "
+                         "row of x and one label")
     y = y.long()
     if num_nodes and int(y.min()) < 0:
         raise ValueError(f"{where}: y has negative labels (min {int(y.min())}); labels must be 0..C-1")
@@ -111,6 +134,11 @@ def _check_masks(raw: dict, num_nodes: int, where: str) -> list[Split] | None:
     if bool(overlap.any()):
         node, split = (int(v) for v in overlap.nonzero()[0])
         raise ValueError(f"{where}: node {node} is in more than one of train/val/test in split {split}")
+    for s in range(masks[0].size(1)):
+        for key, mask in zip(MASK_KEYS, masks):
+            if not bool(mask[:, s].any()):
+                raise ValueError(f"{where}: {key} selects no node" + (f" in split {s}" if masks[0].size(1) > 1 else "")
+                                 + "; every split needs training, validation and test nodes")
     return [Split.from_masks(masks[0][:, s], masks[1][:, s], masks[2][:, s]) for s in range(masks[0].size(1))]
 
 
@@ -152,8 +180,8 @@ def load_graph_file(path: str | Path, *, num_splits: int = 10, seed: int = 0,
             raise ValueError(f"{where}: missing {key!r} (found keys: {', '.join(sorted(raw)) or 'none'})")
     x = _check_x(raw["x"], where)
     num_nodes = x.size(0)
-    edge_index = _check_edge_index(raw["edge_index"], num_nodes, where)
     y, num_classes = _check_y(raw["y"], num_nodes, where)
+    edge_index = _check_edge_index(raw["edge_index"], num_nodes, where)
     splits = _check_masks(raw, num_nodes, where)
     if splits is None:
         splits = random_splits(y, num_splits=num_splits, seed=seed)

@@ -197,7 +197,15 @@ def _not_available(spec: DatasetSpec, root: Path, missing: list[str], reason: st
     return DatasetNotAvailableError(not_available_message(spec.name, root, folders, reason, hint))
 
 
-def load_dataset(name: str, root: str | Path | None = None, *, progress: bool = False) -> GraphData:
+GRAPH_FILE_SUFFIXES = (".pt", ".npz")
+
+
+def is_graph_file(name: str | Path) -> bool:
+    """Whether ``name`` names a graph file (``.pt``/``.npz``) rather than a registered dataset."""
+    return Path(str(name)).suffix.lower() in GRAPH_FILE_SUFFIXES
+
+
+def load_dataset(name: str | Path, root: str | Path | None = None, *, progress: bool = False) -> GraphData:
     """Load a registered dataset, normalised, with its benchmark splits.
 
     Raw files are read from ``root`` (default ``data_root()``, i.e. ``$SAMLP_DATA``); PyG and
@@ -205,7 +213,8 @@ def load_dataset(name: str, root: str | Path | None = None, *, progress: bool = 
     when the source is reachable.
 
     Args:
-        name: a name from ``list_datasets()``, case-insensitive.
+        name: a name from ``list_datasets()``, case-insensitive, or the path of your own graph
+            file (``.pt`` or ``.npz``, see :func:`~samlp_lite.data.load_graph_file`).
         root: data root; default ``$SAMLP_DATA`` or ``<cache_dir()>/data``.
         progress: show stages and download/processing progress on stderr.
 
@@ -217,6 +226,10 @@ def load_dataset(name: str, root: str | Path | None = None, *, progress: bool = 
         DatasetNotAvailableError: files missing and no download possible (a ``FileNotFoundError``
             naming the files and the folder they belong in).
     """
+    if is_graph_file(name):
+        from samlp_lite.data.files import load_graph_file
+
+        return load_graph_file(name)
     spec = dataset_spec(name)
     root = resolve_root(root)
     stages = tqdm(total=3, desc=f"load {spec.name}", unit="stage", file=sys.stderr,

@@ -14,21 +14,21 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, replace
-from typing import Callable
-
-from torch import Tensor, nn
+from typing import TYPE_CHECKING, Callable
 
 from samlp_lite.config import RunConfig, load_hyperparameters
-from samlp_lite.data.adjacency import AdjacencyRows
-from samlp_lite.models.students import build_student
-from samlp_lite.models.teachers import TEACHER_CLASSES
+
+if TYPE_CHECKING:  # the registry itself is importable without torch (fast command-line start)
+    from torch import Tensor, nn
+
+    from samlp_lite.data.adjacency import AdjacencyRows
 
 ROLES = ("teacher", "student", "ablation")
 READS = ("neighbourhood", "features", "adjacency-rows")
 """What a model gathers per target at serving time: its k-hop neighbourhood (GNNs), its
 feature row (MLPs), or its feature row and adjacency row (structure-aware students)."""
 
-Builder = Callable[[int, int, int, RunConfig], nn.Module]
+Builder = Callable[[int, int, int, RunConfig], "nn.Module"]
 """``(num_features, num_classes, num_nodes, config) -> model``."""
 
 
@@ -76,24 +76,32 @@ class ModelSpec:
 
 
 def _teacher_builder(name: str) -> Builder:
-    def build(num_features: int, num_classes: int, num_nodes: int, config: RunConfig) -> nn.Module:
+    def build(num_features: int, num_classes: int, num_nodes: int, config: RunConfig) -> "nn.Module":
+        from samlp_lite.models.teachers import TEACHER_CLASSES
+
         return TEACHER_CLASSES[name].from_config(num_features, num_classes, config)
 
     return build
 
 
-def _mlp(num_features: int, num_classes: int, num_nodes: int, config: RunConfig) -> nn.Module:
+def _mlp(num_features: int, num_classes: int, num_nodes: int, config: RunConfig) -> "nn.Module":
+    from samlp_lite.models.students import build_student
+
     return build_student("mlp", num_features=num_features, num_classes=num_classes, num_nodes=num_nodes,
                          hidden=config.hidden, num_layers=config.num_layers, dropout=config.dropout, norm=config.norm)
 
 
-def _linkx(num_features: int, num_classes: int, num_nodes: int, config: RunConfig) -> nn.Module:
+def _linkx(num_features: int, num_classes: int, num_nodes: int, config: RunConfig) -> "nn.Module":
+    from samlp_lite.models.students import build_student
+
     return build_student("linkx", num_features=num_features, num_classes=num_classes, num_nodes=num_nodes,
                          hidden=config.hidden, num_layers=config.num_layers, dropout=config.dropout,
                          num_edge_layers=config.linkx_layers, num_node_layers=config.linkx_layers)
 
 
-def _sa_mlp(num_features: int, num_classes: int, num_nodes: int, config: RunConfig) -> nn.Module:
+def _sa_mlp(num_features: int, num_classes: int, num_nodes: int, config: RunConfig) -> "nn.Module":
+    from samlp_lite.models.students import build_student
+
     return build_student("sa-mlp", num_features=num_features, num_classes=num_classes, num_nodes=num_nodes,
                          hidden=config.hidden, head_layers=config.head_layers, dropout=config.dropout,
                          norm=config.norm, combine=config.combine, use_structure=config.use_structure,
@@ -204,7 +212,7 @@ def uses_teacher(name: str) -> bool:
     return model_spec(name).uses_teacher
 
 
-def make_student(name: str, num_features: int, num_classes: int, num_nodes: int, config: RunConfig) -> nn.Module:
+def make_student(name: str, num_features: int, num_classes: int, num_nodes: int, config: RunConfig) -> "nn.Module":
     """Build the student ``name`` from the config keys that shape it."""
     return model_spec(name, "student").build(num_features, num_classes, num_nodes, config)
 
@@ -221,7 +229,9 @@ def color_of(name: str, default: str | None = None) -> str | None:
     return spec.color if spec else default
 
 
-def build_adjacency(edge_index: Tensor, num_nodes: int, config: RunConfig) -> AdjacencyRows:
+def build_adjacency(edge_index: "Tensor", num_nodes: int, config: RunConfig) -> "AdjacencyRows":
     """Adjacency rows with the config's ``adj_norm`` and ``self_loop``."""
+    from samlp_lite.data.adjacency import AdjacencyRows
+
     return AdjacencyRows.from_edge_index(edge_index, num_nodes, adj_norm=config.adj_norm,
                                          self_loop=config.self_loop)

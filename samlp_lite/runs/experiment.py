@@ -14,13 +14,14 @@ from samlp_lite.models.registry import architecture_of, is_teacher, uses_teacher
 from samlp_lite.records import (
     SplitCheckpoint,
     accuracy_record,
+    check_output_path,
     mean_std,
     metric_names,
     print_summary,
     record_path,
     write_json_atomic,
 )
-from samlp_lite.runtime import pick_device, smoke_mode
+from samlp_lite.runtime import cache_dir, pick_device, smoke_mode
 from samlp_lite.train.soft_labels import (
     SETTINGS,
     get_teacher_outputs,
@@ -28,13 +29,17 @@ from samlp_lite.train.soft_labels import (
 )
 
 
-def parse_splits(text: str | Iterable[int] | None, num_splits: int) -> list[int]:
-    """Parse ``"0-9"``, ``"0,3,5"``, ``"2"`` or a list into split indices checked against ``num_splits``.
+def parse_splits(text: str | int | Iterable[int] | None, num_splits: int) -> list[int]:
+    """Parse ``"0-9"``, ``"0,3,5"``, ``"2"``, ``2`` or a list into split indices checked against ``num_splits``.
 
     ``None`` means every split (only split 0 in smoke mode).
     """
     if text is None:
         return [0] if smoke_mode() else list(range(num_splits))
+    if isinstance(text, bool):
+        raise ValueError(f"cannot read splits {text!r}; write e.g. 0-9, 0,2,4 or 3")
+    if isinstance(text, int):  # papermill's -p splits 0 arrives as an int
+        text = str(text)
     if isinstance(text, str):
         chosen: list[int] = []
         for part in text.replace(" ", "").split(","):
@@ -84,7 +89,9 @@ def run_teacher(dataset: str | GraphData, teacher: str, *, splits: str | Iterabl
     config = resolve_config(graph.name, teacher, overrides)
     chosen = parse_splits(splits, graph.num_splits)
     device = pick_device(config.device)
-    path = record_path(json_path)
+    path = check_output_path(record_path(json_path))
+    if use_cache:
+        cache_dir()
     checkpoint = SplitCheckpoint(path, f"{graph.name}|{graph.fingerprint}|{teacher}|{setting}|{config_hash(config)}")
     _say_resumed(checkpoint, chosen, echo)
     per_split = []
@@ -146,7 +153,9 @@ def run_student(dataset: str | GraphData, student: str, teacher: str = "sage", *
     teacher_config = resolve_config(graph.name, teacher, teacher_overrides)
     chosen = parse_splits(splits, graph.num_splits)
     device = pick_device(config.device)
-    path = record_path(json_path)
+    path = check_output_path(record_path(json_path))
+    if use_cache:
+        cache_dir()
     checkpoint = SplitCheckpoint(path, f"{graph.name}|{graph.fingerprint}|{student}|{teacher}|{setting}|"
                                        f"{config_hash(config)}|{config_hash(teacher_config)}")
     _say_resumed(checkpoint, chosen, echo)

@@ -14,6 +14,7 @@ from samlp_lite.data import GraphData, load_dataset
 from samlp_lite.models.registry import model_spec, students
 from samlp_lite.models.teachers import TEACHERS
 from samlp_lite.records import (
+    check_output_path,
     provenance,
     record_path,
     write_json_atomic,
@@ -70,6 +71,7 @@ def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits:
     is_teacher = model in TEACHERS
     if not is_teacher:
         architecture_of(model)
+    check_output_path(record_path(json_path), "tuning record")
     graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
     chosen = parse_splits(splits, graph.num_splits)
     candidates = grid(space or search_space(model))

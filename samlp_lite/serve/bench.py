@@ -27,8 +27,9 @@ import torch
 from torch import Tensor
 
 from samlp_lite.config import resolve_config
-from samlp_lite.data import GraphData, load_dataset, make_csbm
-from samlp_lite.records import provenance, write_json_atomic
+from samlp_lite.data import GraphData, is_graph_file, load_dataset, make_csbm
+from samlp_lite.serve import DEFAULT_GRAPHS, REAL_GRAPHS, SMOKE_GRAPH, SYNTHETIC_GRAPHS  # noqa: F401
+from samlp_lite.records import check_output_path, provenance, write_json_atomic
 from samlp_lite.serve.measure import (
     MEMORY_METHOD,
     TimingPolicy,
@@ -47,15 +48,10 @@ from samlp_lite.serve.students import (
     check_models,
 )
 
-REAL_GRAPHS = ("cora", "citeseer", "chameleon", "squirrel")
-SYNTHETIC_GRAPHS = ("csbm-10k", "csbm-100k", "csbm-1m", "csbm-2m")
-DEFAULT_GRAPHS = REAL_GRAPHS + SYNTHETIC_GRAPHS
 DEFAULT_BATCH_SIZES: tuple[int | str, ...] = (1, 256, 4096, "all")
 CSBM_OPTIONS = dict(num_classes=5, avg_degree=20.0, num_features=128, homophily=0.8,
                     feature_signal=1.0, num_splits=1, seed=0)
 """Options of :func:`~samlp_lite.data.make_csbm` for the synthetic scaling graphs (average degree 20, 128 features)."""
-SMOKE_GRAPH = "csbm-2k"
-"""The graph every bench run uses in smoke mode (``SAMLP_SMOKE=1``)."""
 SAMPLED_ALL_REASON = ("all-node inference runs layer by layer over every neighbour (exact and cheaper "
                       "than a k-hop tree); neighbour sampling is a mini-batch device, so there is no "
                       "sampled all-node row")
@@ -73,14 +69,18 @@ def csbm_size(name: str) -> int | None:
 
 
 def check_graph_names(names: Iterable[str]) -> list[str]:
-    """Return ``names`` if each is a real dataset or ``csbm-<size>``; else raise ValueError."""
+    """Return ``names`` if each is a real dataset, ``csbm-<size>`` or a graph file; else raise ValueError."""
     names = list(names)
     for name in names:
+        if is_graph_file(name):
+            if not Path(name).expanduser().is_file():
+                raise ValueError(f"graph file {name} does not exist")
+            continue
         if name not in REAL_GRAPHS and csbm_size(name) is None:
             close = difflib.get_close_matches(name, list(DEFAULT_GRAPHS), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown graph {name!r}: use one of {list(REAL_GRAPHS)} or a synthetic "
-                             f"graph csbm-<size> such as csbm-10k, csbm-2m.{hint}")
+            raise ValueError(f"unknown graph {name!r}: use one of {list(REAL_GRAPHS)}, a synthetic "
+                             f"graph csbm-<size> such as csbm-10k, csbm-2m, or a .pt/.npz graph file.{hint}")
         if csbm_size(name) is not None and csbm_size(name) < 10:
             raise ValueError(f"graph {name!r} is too small; a CSBM graph needs at least 10 nodes")
     return names
@@ -312,6 +312,9 @@ def run_bench(graphs: Sequence[str | GraphData], options: BenchOptions, *, json_
     check_models(options.models)
     sizes = parse_batch_sizes(options.batch_sizes)
     cells = sum(len(GATHERS[m]) for m in options.models) * len(sizes)
+    for item in graphs:
+        check_output_path(record_file(json_path, item if isinstance(item, str) else item.name, len(graphs)),
+                          "latency record")
     bar = tqdm(total=cells * len(graphs), desc="bench", disable=not progress, unit="cell")
     written = []
     for item in graphs:

@@ -43,12 +43,8 @@ from samlp_lite.serve.base import Server
 from samlp_lite.serve.store import GraphStore, gather_rows
 from samlp_lite.serve.teachers import LAYERWISE_CHUNK, TeacherServer  # noqa: F401 (LAYERWISE_CHUNK is re-exported)
 
-TEACHER_MODELS = ("sage", "gcn", "gat")
-"""GNN teachers a server can serve (from :func:`samlp_lite.models.teachers.build_teacher`)."""
-STUDENT_MODELS = ("mlp", "linkx", "sa-mlp")
-"""Students (``mlp`` also stands for GLNN: same network, different training)."""
-MODELS = TEACHER_MODELS + STUDENT_MODELS
-"""Every model name :func:`build_servers` takes, teachers first."""
+from samlp_lite.serve import MODELS, STUDENT_MODELS, TEACHER_MODELS  # noqa: E402,F401 (re-exported)
+
 GATHERS: dict[str, tuple[str, ...]] = {
     name: ("full", "sampled") if model_spec(name).reads == "neighbourhood" else (model_spec(name).reads,)
     for name in MODELS

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from samlp_lite.config import TEACHER_KEYS, RunConfig, config_hash
 from samlp_lite.data import GraphData, inductive_split
-from samlp_lite.records import code_version, production_accuracy
+from samlp_lite.records import SETTINGS, code_version, production_accuracy  # noqa: F401 (SETTINGS re-exported)
 from samlp_lite.train.cache import (
     CacheKey,
     StaleCacheEntry,
@@ -18,7 +18,6 @@ from samlp_lite.train.cache import (
 )
 from samlp_lite.train.loop import accuracy
 
-SETTINGS = ("transductive", "inductive")
 
 
 @dataclass
