@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import builtins
+import os
+from pathlib import Path
 import gzip
 import hashlib
 import time
@@ -241,3 +243,24 @@ def test_cora_geom_gcn(tmp_cache, monkeypatch):
     assert graph.data.x.dtype == torch.float32 and is_undirected(graph.data.edge_index)
     assert graph.description.startswith("PyG Planetoid('Cora', split='geom-gcn')")
     assert (tmp_cache / "datasets" / "pyg" / "Cora" / "geom-gcn" / "processed").is_dir()
+
+
+def test_a_raw_file_that_differs_from_sha256sums_is_named(tmp_path):
+    import hashlib
+    import shutil
+
+    from samlp_lite.data import ChecksumError, load_dataset
+
+    root = tmp_path / "data"
+    source = Path(os.environ["SAMLP_DATA"]) if os.environ.get("SAMLP_DATA") else None
+    if source is None or not (source / "pyg" / "Cora").is_dir():
+        pytest.skip("needs the offline data folder (SAMLP_DATA)")
+    shutil.copytree(source / "pyg" / "Cora", root / "pyg" / "Cora")
+    raw = root / "pyg" / "Cora" / "geom-gcn" / "raw"
+    lines = [f"{hashlib.sha256(f.read_bytes()).hexdigest()}  ./{f.relative_to(root).as_posix()}"
+             for f in sorted(raw.iterdir())]
+    (root / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    target = raw / "ind.cora.y"
+    target.write_bytes(target.read_bytes()[:-1] + b"\0")
+    with pytest.raises(ChecksumError, match=r"ind\.cora\.y does not match .*SHA256SUMS"):
+        load_dataset("cora", root=root)

@@ -144,3 +144,43 @@ def not_available_message(name: str, root: Path, folder_files: dict[str, list[st
     lines.append(f"  The data root is {root} (set {DATA_ENV} to the folder that holds these files; "
                  "see shared/data/SOURCES.md for the layout).")
     return "\n".join(lines)
+
+
+CHECKSUMS_FILE = "SHA256SUMS"
+
+
+def listed_checksums(root: Path) -> dict[str, str]:
+    """``relative path -> sha256`` from ``<root>/SHA256SUMS`` (``sha256sum`` format); empty when absent."""
+    listing = root / CHECKSUMS_FILE
+    if not listing.is_file():
+        return {}
+    sums = {}
+    for line in listing.read_text().splitlines():
+        parts = line.strip().split(None, 1)
+        if len(parts) == 2:
+            sums[parts[1].lstrip("*").removeprefix("./")] = parts[0].lower()
+    return sums
+
+
+_VERIFIED: dict[tuple[str, int, int], str] = {}
+
+
+def corrupt_files(root: Path, relative_paths: Sequence[str]) -> list[tuple[str, str, str]]:
+    """Files under ``root`` whose sha256 differs from ``SHA256SUMS``: ``(path, expected, actual)`` each.
+
+    Files the listing does not name, or that are absent, are not checked; a file is hashed once
+    per process while its size and modification time stay the same.
+    """
+    sums = listed_checksums(root)
+    bad = []
+    for rel in relative_paths:
+        path = root / rel
+        if rel not in sums or not path.is_file():
+            continue
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in _VERIFIED:
+            _VERIFIED[key] = sha256_of(path)
+        if _VERIFIED[key] != sums[rel]:
+            bad.append((rel, sums[rel], _VERIFIED[key]))
+    return bad

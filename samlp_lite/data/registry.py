@@ -14,8 +14,11 @@ from tqdm import tqdm
 
 from samlp_lite.data import loaders
 from samlp_lite.data.graph import GraphData, make_graph
+from samlp_lite.data.loaders import ChecksumError
 from samlp_lite.data.paths import (
+    CHECKSUMS_FILE,
     DatasetNotAvailableError,
+    corrupt_files,
     mirror_files,
     missing_files,
     network_available,
@@ -241,6 +244,13 @@ def load_dataset(name: str | Path, root: str | Path | None = None, *, progress: 
         if missing and not network_available(spec.url):
             raise _not_available(spec, root, missing, f"{len(missing)} of {len(spec.files)} raw files "
                                  "are missing and the download site cannot be reached (offline?)")
+        corrupt = corrupt_files(root, spec.files)
+        if corrupt:
+            rel, expected, actual = corrupt[0]
+            raise ChecksumError(f"{root / rel} does not match {root / CHECKSUMS_FILE} (sha256 {actual[:12]}..., "
+                                f"listed {expected[:12]}...): the file is corrupt or was changed; restore it "
+                                f"from its source ({spec.url or 'see the data folder'})"
+                                + (f" ({len(corrupt) - 1} more file(s) differ)" if len(corrupt) > 1 else ""))
         work = mirror_files(root, spec.files) if spec.files else work_root(root)
         stages.update()
         stages.set_postfix_str("downloading and processing" if missing else "reading and processing")
