@@ -7,6 +7,12 @@ it hashes the package's ``.py`` and ``.yaml`` files and, when the hash differs f
 stored by the previous build, deletes the execution cache and Sphinx's saved environment
 so every notebook runs again.
 
+:func:`build_book` runs the notebook kernels with one PyTorch thread each (``SAMLP_THREADS``,
+see :func:`build_environment`), lets a chapter that fails or times out keep its page (with
+the outputs up to the failing cell) instead of stopping the book, and prints a table of every chapter's
+execution time and status (executed, cached, failed, timed out) read from myst-nb's
+execution data (:func:`chapter_runs`).
+
 Usage: ``samlp-lite book [--smoke] [--strict] [--path ROOT] [--timeout SECONDS]``.
 """
 from __future__ import annotations
@@ -14,12 +20,16 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import pickle
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +54,14 @@ MATHJAX_MEMBERS = ("es5/tex-chtml.js", "es5/input/tex/extensions/", "es5/output/
 MATHJAX_CDN = f"https://cdn.jsdelivr.net/npm/mathjax@{MATHJAX_VERSION}/es5/tex-chtml.js"
 
 TIMEOUT_ENV = "SAMLP_BOOK_TIMEOUT"
+THREADS_ENV = "SAMLP_THREADS"
+#: PyTorch threads per notebook kernel unless ``SAMLP_THREADS`` says otherwise.
+DEFAULT_KERNEL_THREADS = 1
 PAGE_SUFFIXES = (".md", ".ipynb", ".rst", ".myst")
+
+#: What became of a notebook chapter in a build (see :func:`chapter_runs`).
+EXECUTED, CACHED, FAILED, TIMED_OUT, NOT_RUN = "executed", "cached", "failed", "timed out", "not run"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class BookError(RuntimeError):
@@ -295,25 +312,78 @@ def build_command(root: Path, *, smoke: bool, strict: bool, config: Path | None,
     return command
 
 
+def build_environment(base: Mapping[str, str], *, smoke: bool) -> tuple[dict[str, str], list[str]]:
+    """The environment of ``jupyter-book build`` and so of every notebook kernel it starts.
+
+    * ``SAMLP_THREADS`` is set to 1 unless the caller set it: one PyTorch thread per kernel.
+      PyTorch's default of one thread per core collapses as soon as anything else runs on
+      the machine (a 2-core laptop with one busy core ran chapter 09 past the 30-minute
+      cell limit), while one thread degrades gracefully. ``OMP_NUM_THREADS`` follows it
+      unless set, so kernels start with that count even before a notebook calls
+      :func:`samlp_lite.runtime.apply_threads`.
+    * ``SAMLP_SMOKE=1`` in smoke mode; removed for a full build, which must never cache
+      smoke-sized outputs as if they were real.
+
+    Args:
+        base: the environment to start from (normally ``os.environ``); not modified.
+        smoke: whether this is a smoke build.
+
+    Returns:
+        The environment, and notes to print about it.
+
+    Raises:
+        BookError: when ``SAMLP_THREADS`` is set to anything but a positive integer.
+    """
+    env = dict(base)
+    notes: list[str] = []
+    threads = env.get(THREADS_ENV, "").strip()
+    if not threads:
+        env[THREADS_ENV] = threads = str(DEFAULT_KERNEL_THREADS)
+        source = f"the default; set {THREADS_ENV}=N to change it"
+    elif not threads.isdigit() or int(threads) < 1:
+        raise BookError(f"{THREADS_ENV} must be a positive integer, got {threads!r}")
+    else:
+        source = "from your environment"
+    env.setdefault("OMP_NUM_THREADS", threads)
+    notes.append(f"Notebook kernels use {THREADS_ENV}={threads} PyTorch thread(s) each ({source}).")
+    if smoke:
+        env[SMOKE_ENV] = "1"
+    elif env.pop(SMOKE_ENV, None) is not None:
+        notes.append(f"note: ignoring {SMOKE_ENV} for this full build; use --smoke for a smoke build.")
+    return env, notes
+
+
 def build_book(root: str | Path = ".", *, smoke: bool = False, strict: bool = False,
                timeout: int | None = None) -> int:
-    """Build the book's HTML; print where it is and how long it took.
+    """Build the book's HTML; print each chapter's execution time and status, and where the book is.
+
+    A chapter (notebook) that fails or runs past the cell time limit does not stop the
+    build (``execute.raise_on_error`` is false in ``_config.yml``): its page shows the
+    outputs up to the failing cell, every other page is built as usual, and the summary
+    names it loudly. Its traceback is in ``<html>/reports/<page>.err.log``. The next build
+    runs it again (Sphinx's saved environment is removed so the page is re-read; the other
+    notebooks come from the execution cache).
 
     Args:
         root: folder holding ``_config.yml`` and ``_toc.yml``; default the current one.
         smoke: execute notebooks with ``SAMLP_SMOKE=1`` into a separate build folder
             (``_build/smoke/_build/html``) with its own cache.
-        strict: warnings (and broken references) fail the build, as in CI.
+        strict: warnings (and broken references) fail the build, as in CI; so does any
+            chapter that failed or timed out.
         timeout: per-cell execution limit in seconds; default ``SAMLP_BOOK_TIMEOUT`` or the
             ``execute.timeout`` of ``_config.yml``.
 
     Returns:
-        The exit code of ``jupyter-book build`` (0 on success).
+        0 when the book was built (with failed chapters, too, unless ``strict``); otherwise
+        the exit code of ``jupyter-book build``, or 1 when it succeeded but a chapter failed
+        in strict mode.
 
     Raises:
-        BookError: when the root is not a book or Jupyter Book is not installed.
+        BookError: when the root is not a book, Jupyter Book is not installed, or
+            ``SAMLP_THREADS`` / ``SAMLP_BOOK_TIMEOUT`` are malformed.
     """
     started = time.perf_counter()
+    started_at = time.time()
     root = Path(root).resolve()
     for name in ("_config.yml", "_toc.yml"):
         if not (root / name).is_file():
@@ -326,6 +396,7 @@ def build_book(root: str | Path = ".", *, smoke: bool = False, strict: bool = Fa
             raise BookError(f"{TIMEOUT_ENV}={os.environ[TIMEOUT_ENV]!r} is not a whole number of seconds") from err
     if timeout is not None and timeout <= 0 and timeout != -1:
         raise BookError(f"timeout must be a positive number of seconds (or -1 for none), got {timeout}")
+    env, notes = build_environment(os.environ, smoke=smoke)
 
     build_dir = output_root(root, smoke) / "_build"
     if invalidate_stale_cache(build_dir):
@@ -337,25 +408,233 @@ def build_book(root: str | Path = ".", *, smoke: bool = False, strict: bool = Fa
     mathjax = ensure_mathjax(root)
     config = effective_config(root, build_dir, timeout=timeout, mathjax_cdn=mathjax is None)
 
-    env = dict(os.environ)
-    if smoke:
-        env[SMOKE_ENV] = "1"
-    elif env.pop(SMOKE_ENV, None) is not None:
-        # A full build must never cache smoke-sized outputs as if they were real.
-        print(f"note: ignoring {SMOKE_ENV} for this full build; use --smoke for a smoke build.")
+    for note in notes:
+        print(note)
+    cached_before = cache_records(build_dir / ".jupyter_cache")
     command = build_command(root, smoke=smoke, strict=strict, config=config, executable=executable)
     print("$ " + " ".join(command), flush=True)
     returncode = subprocess.run(command, cwd=root, env=env).returncode
 
+    runs = chapter_runs(root, build_dir, started_at=started_at, cached_before=cached_before)
+    failed = [run for run in runs if run.status in (FAILED, TIMED_OUT)]
+    if runs:
+        print("\n" + chapter_table(runs), flush=True)
+    if failed:
+        # Sphinx re-reads only pages whose source changed; without its saved environment
+        # every page is re-read, so the failed notebooks run again next time while the
+        # others come straight from the execution cache.
+        shutil.rmtree(build_dir / ".doctrees", ignore_errors=True)
+        report_failures(failed, build_dir / "html", limit=timeout if timeout is not None
+                        else _config_timeout(root))
+
     html = build_dir / "html" / "index.html"
     wall = time.perf_counter() - started
-    if returncode == 0:
-        print(f"\nBook built in {wall:.1f} s{' (smoke mode)' if smoke else ''}. "
-              f"Open {_display_path(html)} in a browser.")
-    else:
-        print(f"\nBook build FAILED after {wall:.1f} s (jupyter-book exit code {returncode}); "
-              "see the warnings and errors above.", file=sys.stderr)
-    return returncode
+    mode = " (smoke mode)" if smoke else ""
+    if returncode == 0 and not failed:
+        print(f"\nBook built in {wall:.1f} s{mode}. Open {_display_path(html)} in a browser.")
+        return 0
+    if returncode == 0 and not strict:
+        print(f"\nBook built in {wall:.1f} s{mode}, but {len(failed)} chapter(s) FAILED and lack "
+              f"outputs past the failing cell: {', '.join(run.page for run in failed)}. "
+              f"Open {_display_path(html)} in a browser.", file=sys.stderr)
+        return 0
+    reason = (f"jupyter-book exit code {returncode}" if returncode
+              else f"{len(failed)} chapter(s) failed and --strict is set")
+    built = f"; the pages that could be built are in {_display_path(html.parent)}" if html.is_file() else ""
+    print(f"\nBook build FAILED after {wall:.1f} s ({reason}){built}; "
+          "see the warnings and errors above.", file=sys.stderr)
+    return returncode or 1
+
+
+# ------------------------------------------------------------------------ per-chapter report
+
+@dataclass(frozen=True)
+class ChapterRun:
+    """How one notebook chapter fared in a build.
+
+    Attributes:
+        page: the document name, such as ``notebooks/09_ablations``.
+        status: :data:`EXECUTED`, :data:`CACHED`, :data:`FAILED`, :data:`TIMED_OUT` or
+            :data:`NOT_RUN`.
+        seconds: execution time; for a cached chapter, that of the run that filled the cache.
+        error: the exception's class name when it failed (``CellTimeoutError``...).
+        message: a line or two saying why it failed.
+    """
+
+    page: str
+    status: str
+    seconds: float | None = None
+    error: str | None = None
+    message: str | None = None
+
+
+def cache_records(cache_dir: str | Path) -> set[tuple[int, str, str]]:
+    """``(pk, uri, created)`` of every notebook in a jupyter-cache folder; empty when there is none.
+
+    Compared before and after a build, the new records are the notebooks it executed.
+    """
+    cache_dir = Path(cache_dir)
+    if not cache_dir.is_dir():
+        return set()
+    try:
+        from jupyter_cache import get_cache
+
+        return {(record.pk, str(record.uri), str(record.created))
+                for record in get_cache(str(cache_dir)).list_cache_records()}
+    except Exception as err:  # an unreadable cache only costs the executed/cached distinction
+        _warn(f"could not read the execution cache {cache_dir}: {err}")
+        return set()
+
+
+def execution_data(build_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """myst-nb's execution data of every notebook page, from Sphinx's saved environment.
+
+    Returns:
+        ``{page: {"runtime", "succeeded", "error", "traceback", "mtime", "method"}}``; empty
+        when the build saved no environment (it stopped before reading every page).
+    """
+    path = Path(build_dir) / ".doctrees" / "environment.pickle"
+    if not path.is_file():
+        return {}
+    try:
+        with open(path, "rb") as handle:
+            env = _TolerantUnpickler(handle).load()  # our own build's file, written moments ago
+    except Exception as err:
+        _warn(f"could not read {path} for the chapter report: {err}")
+        return {}
+    metadata = getattr(env, "nb_metadata", None) or {}
+    return {page: dict(data["exec_data"]) for page, data in metadata.items()
+            if isinstance(data, dict) and data.get("exec_data")}
+
+
+class _Unavailable:
+    """Stands in for a class of a Sphinx extension that this process cannot import."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+
+class _TolerantUnpickler(pickle.Unpickler):
+    """Loads Sphinx's environment even when it holds objects of a book-local extension
+    (``sphinx.local_extensions`` is on ``sys.path`` only inside the build)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return super().find_class(module, name)
+        except (ImportError, AttributeError):
+            return _Unavailable
+
+
+def chapter_runs(root: str | Path, build_dir: str | Path, *, started_at: float,
+                 cached_before: set[tuple[int, str, str]] | None = None) -> list[ChapterRun]:
+    """Status and execution time of every notebook chapter of a finished build, in reading order.
+
+    Args:
+        root: the book root (holding ``_toc.yml``).
+        build_dir: the build folder (``<path-output>/_build``).
+        started_at: ``time.time()`` when the build started; tells executed from reused
+            outputs when the cache cannot.
+        cached_before: :func:`cache_records` of the cache before the build; a notebook with
+            a record that was not there before was executed by this build. ``None`` when
+            unknown.
+
+    Returns:
+        One :class:`ChapterRun` per page of the table of contents that is a notebook or
+        has execution data.
+    """
+    root, build_dir = Path(root), Path(build_dir)
+    data = execution_data(build_dir)
+    new_records: set[Path] | None = None
+    if cached_before is not None:
+        new_records = {Path(uri).resolve() for pk, uri, created in
+                       cache_records(build_dir / ".jupyter_cache") - cached_before}
+    runs = []
+    for page in toc_pages(root / "_toc.yml"):
+        notebook = root / f"{page}.ipynb"
+        exec_data = data.get(page)
+        if exec_data is None:
+            if notebook.is_file():
+                runs.append(ChapterRun(page, NOT_RUN))
+            continue
+        seconds = exec_data.get("runtime")
+        error = exec_data.get("error")
+        if not exec_data.get("succeeded", False):
+            status = TIMED_OUT if error == "CellTimeoutError" else FAILED
+            runs.append(ChapterRun(page, status, seconds, error,
+                                   failure_message(exec_data.get("traceback") or "", status)))
+            continue
+        source = next((root / f"{page}{suffix}" for suffix in PAGE_SUFFIXES
+                       if (root / f"{page}{suffix}").is_file()), notebook)
+        if new_records is not None and exec_data.get("method") == "cache":
+            executed = source.resolve() in new_records
+        else:
+            executed = float(exec_data.get("mtime") or 0) >= started_at
+        runs.append(ChapterRun(page, EXECUTED if executed else CACHED, seconds))
+    return runs
+
+
+def failure_message(traceback: str, status: str) -> str:
+    """The line or two of a notebook traceback that say what went wrong, without colours."""
+    lines = [line.rstrip() for line in _ANSI.sub("", traceback).splitlines()]
+    if status == TIMED_OUT:
+        said = next((line.split(": ", 1)[-1] for line in lines if "timed out while" in line), "a cell timed out")
+        try:  # nbclient previews the cell between two rules of dashes
+            rule = lines.index("-------------------")
+            preview = next(line.strip() for line in lines[rule + 1:] if line.strip())
+            if not preview.startswith("---"):
+                said += f" Cell: {preview[:100]}"
+        except (ValueError, StopIteration):
+            pass
+        return said
+    meaningful = [line.strip() for line in lines if line.strip() and not set(line.strip()) <= set("-")]
+    return meaningful[-1][:300] if meaningful else "the notebook raised an error"
+
+
+def chapter_table(runs: Sequence[ChapterRun]) -> str:
+    """A plain-text table of the chapters: page, seconds, status (cached: the run that filled the cache)."""
+    width = max([len("chapter")] + [len(run.page) for run in runs])
+    lines = ["Chapter execution (seconds of a cached chapter are those of the run that filled the cache):",
+             f"  {'chapter':<{width}}  {'seconds':>8}  status"]
+    for run in runs:
+        seconds = f"{run.seconds:8.1f}" if run.seconds is not None else f"{'-':>8}"
+        status = run.status.upper() if run.status in (FAILED, TIMED_OUT) else run.status
+        lines.append(f"  {run.page:<{width}}  {seconds}  {status}")
+    executed = sum(run.seconds or 0 for run in runs if run.status in (EXECUTED, FAILED, TIMED_OUT))
+    counts = ", ".join(f"{sum(run.status == s for run in runs)} {s}"
+                       for s in (EXECUTED, CACHED, FAILED, TIMED_OUT, NOT_RUN)
+                       if any(run.status == s for run in runs))
+    lines.append(f"  {len(runs)} chapter(s): {counts}; {executed:.1f} s executing in this build.")
+    return "\n".join(lines)
+
+
+def report_failures(failed: Sequence[ChapterRun], html_dir: Path, *, limit: int | None = None) -> None:
+    """Print, to stderr, which chapters failed or timed out, why, and what to do."""
+    bar = "!" * 78
+    lines = [bar, f"!!! {len(failed)} chapter(s) FAILED: their pages show outputs only up to the "
+             "failing cell.", bar]
+    for run in failed:
+        took = f" after {run.seconds:.0f} s" if run.seconds is not None else ""
+        lines.append(f"  {run.page}: {run.status}{took}: {run.message or run.error}")
+        lines.append(f"      traceback: {_display_path(html_dir / 'reports' / (run.page + '.err.log'))}")
+    if any(run.status == TIMED_OUT for run in failed):
+        per_cell = f"{limit} s" if limit and limit > 0 else "the configured limit"
+        lines.append(f"  A cell ran past the per-cell limit ({per_cell}). On a busy machine keep "
+                     f"{THREADS_ENV}=1; raise the limit with --timeout SECONDS or {TIMEOUT_ENV}.")
+    lines.append("  Every other page was built. The next `samlp-lite book` runs the failed chapters "
+                 "again; the others come from the execution cache.")
+    lines.append(bar)
+    print("\n" + "\n".join(lines), file=sys.stderr, flush=True)
+
+
+def _config_timeout(root: Path) -> int | None:
+    try:
+        config = yaml.safe_load((root / "_config.yml").read_text()) or {}
+        return int((config.get("execute") or {}).get("timeout"))
+    except (OSError, TypeError, ValueError, yaml.YAMLError):
+        return None
 
 
 def _display_path(path: Path) -> str:

@@ -41,6 +41,7 @@ def graph():
                      name="csbm-600")
 
 
+@pytest.mark.slow
 def test_record_has_required_keys_and_one_row_per_cell(graph, tmp_path):
     options = BenchOptions(batch_sizes=[1, 16, "all"], policy=FAST, profile_batch_size=16)
     [(path, record)] = run_bench([graph], options, json_path=tmp_path / "{graph}.json", progress=False)

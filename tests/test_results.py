@@ -111,7 +111,8 @@ def test_markdown_and_summary(results_root):
     assert (row["mean"], row["std"], row["num_splits"]) == (82.0, 1.0, 2)
 
 
-def test_results_command_writes_markdown_and_csv(results_root, tmp_path, capsys):
+def test_results_command_writes_markdown_and_csv(results_root, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("SAMLP_SMOKE", raising=False)  # paper-scale records; smoke mode would read results/smoke
     md, table_csv = tmp_path / "out" / "tables.md", tmp_path / "out" / "summary.csv"
     assert main(["results", "--root", str(results_root), "--setting", "transductive", "--teacher", "sage",
                  "--markdown", str(md), "--csv", str(table_csv)]) == 0

@@ -117,6 +117,7 @@ def test_a_record_completes_a_cell_only_when_valid(tmp_path, monkeypatch):
     assert "checkpoint with 1 split(s) done" in cell_status(cell, tmp_path / "results").note
 
 
+@pytest.mark.slow
 def test_grid_run_isolates_a_failure_reruns_a_corrupt_record_and_resumes(tmp_path, monkeypatch):
     """Two cells through papermill in parallel: one fails (unknown dataset), the other completes."""
     monkeypatch.setenv("SAMLP_SMOKE", "1")
