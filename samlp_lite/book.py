@@ -17,7 +17,6 @@ Usage: ``samlp-lite book [--smoke] [--strict] [--path ROOT] [--timeout SECONDS]`
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import pickle
@@ -35,11 +34,11 @@ from typing import Any
 
 import yaml
 
+from samlp_lite.records import SOURCE_SUFFIXES, source_files, sources_hash  # noqa: F401 (re-exported)
 from samlp_lite.runtime import SMOKE_ENV
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: Files whose contents decide whether cached notebook outputs are still valid.
-SOURCE_SUFFIXES = (".py", ".yaml")
 #: Name of the file, inside a build folder, that holds the hash of the last build's sources.
 SOURCES_HASH_FILE = "samlp_lite_sources.sha256"
 #: Sub-folders of a build folder that depend on executed notebook outputs.
@@ -69,29 +68,6 @@ class BookError(RuntimeError):
 
 
 # ---------------------------------------------------------------- execution-cache invalidation
-
-def source_files(package_dir: str | Path = PACKAGE_DIR) -> list[Path]:
-    """The package's ``.py`` and ``.yaml`` files, sorted, without ``__pycache__`` contents."""
-    package_dir = Path(package_dir)
-    return sorted(path for path in package_dir.rglob("*")
-                  if path.suffix in SOURCE_SUFFIXES and path.is_file()
-                  and "__pycache__" not in path.relative_to(package_dir).parts)
-
-
-def sources_hash(package_dir: str | Path = PACKAGE_DIR) -> str:
-    """SHA-256 over the relative path and bytes of every file in :func:`source_files`.
-
-    Renaming, adding or deleting a file changes the hash, as does editing one; timestamps
-    and ``__pycache__`` do not.
-    """
-    package_dir = Path(package_dir)
-    digest = hashlib.sha256()
-    for path in source_files(package_dir):
-        digest.update(path.relative_to(package_dir).as_posix().encode())
-        digest.update(b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
-
 
 def invalidate_stale_cache(build_dir: str | Path, package_dir: str | Path = PACKAGE_DIR) -> bool:
     """Delete cached notebook outputs when the package sources changed since the last build.
