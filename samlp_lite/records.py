@@ -23,7 +23,6 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
-
 from samlp_lite.runtime import smoke_mode
 
 if TYPE_CHECKING:
@@ -264,17 +263,37 @@ ACCURACY_METRICS = ("val_acc", "test_acc", "tran_acc", "ind_acc", "prod_acc", "i
 """Every per-split accuracy key a record may hold, in display order."""
 
 
-def metric_names(setting: str, *, isolated: bool = False, validation: bool = True) -> list[str]:
-    """The per-split accuracy keys of a record of ``setting``.
+ROC_AUC_METRICS = ("val_roc_auc", "test_roc_auc", "tran_roc_auc", "ind_roc_auc", "prod_roc_auc",
+                   "ind_isolated_roc_auc")
+"""Per-split ROC AUC keys of records on binary graphs (next to the accuracies)."""
+TWIN_METRICS = ("twin_share", "test_acc_twin", "test_acc_no_twin", "ind_twin_share", "ind_acc_twin",
+                "ind_acc_no_twin")
+"""Per-split row-twin keys: the share of evaluation nodes with a training row twin and the
+accuracy on twin and non-twin nodes (see :mod:`samlp_lite.data.twins`)."""
+EXTRA_METRICS = ROC_AUC_METRICS + TWIN_METRICS
+
+
+def _finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def metric_names(setting: str, *, isolated: bool = False, validation: bool = True,
+                 metric: str = "accuracy") -> list[str]:
+    """The per-split metric keys of a record of ``setting``.
 
     Transductive: ``test_acc``; inductive: ``tran_acc``, ``ind_acc``, ``prod_acc`` and, with
-    ``isolated``, SA-MLP's ``ind_isolated_acc``; ``val_acc`` first when ``validation``.
+    ``isolated``, SA-MLP's ``ind_isolated_acc``; ``val_acc`` first when ``validation``. With
+    ``metric="roc_auc"`` the same keys with ``roc_auc`` for ``acc``.
     """
     if setting not in ("transductive", "inductive"):
         raise ValueError(f"unknown setting {setting!r}; choose transductive or inductive")
     names = ["val_acc"] if validation else []
     names += ["test_acc"] if setting == "transductive" else ["tran_acc", "ind_acc", "prod_acc"]
-    return names + (["ind_isolated_acc"] if isolated and setting == "inductive" else [])
+    names += ["ind_isolated_acc"] if isolated and setting == "inductive" else []
+    return [n.replace("_acc", "_roc_auc") for n in names] if metric == "roc_auc" else names
 
 
 def production_accuracy(tran_acc: float, ind_acc: float, held_out_rate: float) -> float:
@@ -297,6 +316,9 @@ def accuracy_record(*, dataset: str, model: str, teacher: str | None, setting: s
                               "setting": setting, "splits": splits}
     for name in names:
         record[name] = [float(m[name]) for m in per_split]
+    for name in EXTRA_METRICS:  # ROC AUC graphs and row-twin splits; None where a split lacks it or it is NaN
+        if any(name in m for m in per_split):
+            record[name] = [_finite_or_none(m.get(name)) for m in per_split]
     record["wall_s_per_split"] = [round(float(m.get("wall_s", float("nan"))), 3) for m in per_split]
     record["config"] = config.to_dict() if hasattr(config, "to_dict") else dict(config)
     if extra:
@@ -311,7 +333,7 @@ def print_summary(title: str, splits: list[int], per_split: list[dict[str, float
     echo(title)
     echo("split  " + "  ".join(f"{m:>10}" for m in metrics) + "      wall_s")
     for split, row in zip(splits, per_split):
-        echo(f"{split:>5}  " + "  ".join(f"{100 * row[m]:>10.2f}" for m in metrics)
+        echo(f"{split:>5}  " + "  ".join(f"{100 * float(row[m]):>10.2f}" for m in metrics)
              + f"  {row.get('wall_s', float('nan')):>10.1f}")
     cells = []
     for m in metrics:

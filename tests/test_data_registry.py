@@ -264,3 +264,19 @@ def test_a_raw_file_that_differs_from_sha256sums_is_named(tmp_path):
     target.write_bytes(target.read_bytes()[:-1] + b"\0")
     with pytest.raises(ChecksumError, match=r"ind\.cora\.y does not match .*SHA256SUMS"):
         load_dataset("cora", root=root)
+
+
+@pytest.mark.parametrize("name,nodes,classes,metric", [("chameleon-filtered", 890, 5, "accuracy"),
+                                                       ("squirrel-filtered", 2223, 5, "accuracy"),
+                                                       ("minesweeper", 10000, 2, "roc_auc"),
+                                                       ("tolokers", 11758, 2, "roc_auc")])
+def test_leak_free_graphs_load_offline_undirected_with_ten_splits(name, nodes, classes, metric):
+    from samlp_lite.data import dataset_available, load_dataset
+
+    if not dataset_available(name):
+        pytest.skip(f"needs the offline data folder with {name}")
+    graph = load_dataset(name)
+    assert (graph.num_nodes, graph.num_classes, graph.metric, graph.num_splits) == (nodes, classes, metric, 10)
+    assert is_undirected(graph.data.edge_index, num_nodes=graph.num_nodes)
+    split = graph.split(0)
+    assert len(set(split.train.tolist()) & set(split.test.tolist())) == 0 and split.val.numel() > 0

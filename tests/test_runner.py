@@ -25,14 +25,14 @@ def test_paper_grid_expands_once_per_record():
     grid = load_grid("paper")
     cells = expand_grid(grid)
     ids = [c.id for c in cells]
-    assert len(ids) == len(set(ids)) == 220
+    assert len(ids) == len(set(ids)) == 22 * 14  # 22 cells per dataset (both settings), 14 datasets
     per_model = Counter((c.model, c.teacher) for c in cells)
-    # 10 datasets x 2 settings; no-KD students are not repeated per teacher
-    assert per_model[("mlp", None)] == per_model[("linkx", None)] == 20
-    assert per_model[("sage", None)] == per_model[("gcn", None)] == 20
-    assert per_model[("gat", None)] == per_model[("appnp", None)] == 10  # transductive only
+    # 14 datasets x 2 settings; no-KD students are not repeated per teacher
+    assert per_model[("mlp", None)] == per_model[("linkx", None)] == 28
+    assert per_model[("sage", None)] == per_model[("gcn", None)] == 28
+    assert per_model[("gat", None)] == per_model[("appnp", None)] == 14  # transductive only
     for student in ("glnn", "sa-mlp-nomix", "sa-mlp"):
-        assert per_model[(student, "sage")] == per_model[(student, "gcn")] == 20
+        assert per_model[(student, "sage")] == per_model[(student, "gcn")] == 28
     assert not any(c.setting == "inductive" and c.model in ("gat", "appnp") for c in cells)
     # within a dataset and setting, teacher cells come before the students that read them
     first = ids.index("cora.transductive.sage")

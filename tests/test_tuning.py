@@ -1,111 +1,100 @@
+"""The tuning protocol: equal budgets, seeded draws, validation-only selection, paired no-mix."""
 import pytest
 
+from samlp_lite.config import load_hyperparameters, resolve_config
 from samlp_lite.data import make_csbm
-from samlp_lite.runs.tuning import grid, search_space, tune
+from samlp_lite.runs.tuning import (
+    BUDGET_TOLERANCE,
+    budget_of,
+    budget_table,
+    candidates,
+    grid,
+    load_protocol,
+    model_names_tuned,
+    search_space,
+    tune,
+    tuned_values,
+    write_tuned_section,
+)
+
+SMALL = """protocol:
+  splits: "0-1"
+  seed: 0
+  budget: {teacher: 2, student: 2}
+spaces:
+  teacher: {hidden: [8, 16], lr: [0.01]}
+  glnn: {hidden: [8, 16], tau: [1.0, 2.0]}
+  sa-mlp: {hidden: [8, 16], beta: [1.0, 4.0]}
+"""
 
 
-def test_grid_is_the_cartesian_product(tmp_path):
-    (tmp_path / "empty.yaml").write_text("teacher: {hidden: [1]}\n")
-    assert grid({"a": [1, 2], "b": ["x"]}) == [{"a": 1, "b": "x"}, {"a": 2, "b": "x"}]
-    assert set(search_space("teacher")) and set(search_space("student"))
-    assert search_space("gat") == search_space("teacher") and search_space("glnn") == search_space("student")
-    assert "adj_norm" in search_space("sa-mlp-nomix")
-    with pytest.raises(ValueError, match="no search space"):
-        search_space("critic", path=tmp_path / "empty.yaml")
+def test_every_model_gets_the_same_budget_within_ten_percent():
+    students = [m for m in model_names_tuned() if m not in ("gcn", "sage", "gat", "appnp")]
+    teachers = ["gcn", "sage", "gat", "appnp"]
+    for group in (students, teachers):
+        budgets = [budget_of(m) for m in group]
+        assert max(budgets) <= (1 + BUDGET_TOLERANCE) * min(budgets), dict(zip(group, budgets))
+    assert {row["model"] for row in budget_table()} == set(model_names_tuned())
+
+
+def test_draws_are_seeded_distinct_and_inside_the_space():
+    for model in ("mlp", "glnn", "sa-mlp", "gat"):
+        drawn = candidates(model)
+        assert drawn == candidates(model) and len(drawn) == budget_of(model)
+        assert len({tuple(sorted(c.items())) for c in drawn}) == len(drawn)
+        assert all(c in grid(search_space(model)) for c in drawn)
+    assert search_space("sa-mlp-nomix") == search_space("sa-mlp") and search_space("gat") == search_space("appnp")
+
+
+def test_a_bad_protocol_is_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SMALL.replace("tau:", "tua:"))
+    with pytest.raises(ValueError, match="spaces.glnn.tua is not a config key"):
+        load_protocol(bad)
+
+
+@pytest.fixture
+def small_protocol(tmp_path):
+    path = tmp_path / "tuning.yaml"
+    path.write_text(SMALL)
+    return path
 
 
 @pytest.mark.parametrize("model", ["gcn", "glnn"])
-def test_tune_picks_the_best_validation_candidate(model, tmp_path, monkeypatch):
-    monkeypatch.setenv("SAMLP_CACHE", str(tmp_path / "cache"))
+def test_tune_keeps_the_best_validation_candidate(model, small_protocol, tmp_path, tmp_cache, monkeypatch):
     monkeypatch.setenv("SAMLP_SMOKE", "1")
     graph = make_csbm(num_nodes=150, num_classes=3, avg_degree=6, num_features=8, homophily=0.9, num_splits=2)
-    record = tune(graph, model, teacher="gcn", splits="0-1", space={"hidden": [8, 16], "lr": [0.01]},
-                  json_path=tmp_path / "results" / "tune.json", min_gain=0.0, progress=False)
-    assert len(record["candidates"]) == 3  # the two of the space plus the configured hidden=64
+    record = tune(graph, model, teacher="gcn", json_path=tmp_path / "t.json", progress=False,
+                  protocol_path=small_protocol)
+    assert len(record["candidates"]) == 2 == record["budget"] and record["selection"] == "val_acc"
     assert record["best"]["val_acc"] == max(c["val_acc"] for c in record["candidates"])
+    assert all("test_acc" not in c for c in record["candidates"])  # selection never sees test metrics
     assert record["teacher"] == (None if model == "gcn" else "gcn")
 
 
-def test_write_tuned_section_keeps_the_rest_of_the_file(tmp_path):
-    from samlp_lite.config import load_hyperparameters, resolve_config
-    from samlp_lite.records import write_json_atomic
-    from samlp_lite.runs.tuning import tuned_values, write_tuned_section
+def test_sa_mlp_and_its_no_mix_ablation_are_paired(small_protocol, tmp_path, tmp_cache, monkeypatch):
+    monkeypatch.setenv("SAMLP_SMOKE", "1")
+    graph = make_csbm(num_nodes=150, num_classes=3, avg_degree=6, num_features=8, homophily=0.2, num_splits=2)
+    record = tune(graph, "sa-mlp", teacher="gcn", json_path=tmp_path / "root" / "csbm" / "gcn" / "sa-mlp.json",
+                  progress=False, protocol_path=small_protocol)
+    paired = record["paired"]["sa-mlp-nomix"]["overrides"]
+    assert paired == {**record["best"]["overrides"], "beta": 0.0}
+    values = tuned_values(tmp_path / "root")
+    assert values["csbm"]["sa-mlp"]["gcn"] == record["best"]["overrides"] and values["csbm"]["sa-mlp-nomix"]["gcn"] == paired
+    with pytest.raises(ValueError, match="tuned with sa-mlp"):
+        tune(graph, "sa-mlp-nomix", progress=False)
 
+
+def test_tuned_values_are_per_teacher_in_the_yaml(tmp_path):
     yaml_file = tmp_path / "hp.yaml"
     yaml_file.write_text("# top comment\ndefaults:\n  hidden: 64\n\n# Values chosen by hand\ntuned: {}\n")
-    write_json_atomic(tmp_path / "tuning" / "sage" / "cora" / "glnn.json",
-                      {"kind": "tuning", "dataset": "cora", "model": "glnn", "best": {"overrides": {"hidden": 256}}})
-    values = tuned_values(tmp_path / "tuning", "sage")
-    assert values == {"cora": {"glnn": {"hidden": 256}}}
+    values = {"cora": {"mlp": {"hidden": 256}, "glnn": {"sage": {"tau": 4.0}, "gcn": {"tau": 2.0}}}}
     write_tuned_section(values, yaml_file)
     text = yaml_file.read_text()
     assert text.startswith("# top comment\ndefaults:") and "by hand" not in text
     hp = load_hyperparameters(yaml_file)
-    assert resolve_config("cora", "glnn", hyperparameters=hp).hidden == 256
+    assert resolve_config("cora", "mlp", hyperparameters=hp).hidden == 256
+    assert resolve_config("cora", "glnn", teacher="gcn", hyperparameters=hp).tau == 2.0
+    assert resolve_config("cora", "glnn", teacher="sage", hyperparameters=hp).tau == 4.0
     write_tuned_section(values, yaml_file)
     assert yaml_file.read_text() == text
-
-
-def test_the_configured_values_stay_unless_beaten_by_min_gain(tmp_path, monkeypatch):
-    monkeypatch.setenv("SAMLP_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("SAMLP_SMOKE", "1")
-    graph = make_csbm(num_nodes=150, num_classes=3, avg_degree=6, num_features=8, homophily=0.9, num_splits=2)
-    space = {"hidden": [8, 16]}
-    strict = tune(graph, "gcn", splits="0-1", space=space, min_gain=1.0, progress=False)
-    assert strict["candidates"][0]["overrides"] == {"hidden": 64}  # the configured value joins the grid
-    assert strict["best"] == strict["baseline"] and len(strict["candidates"]) == 3
-    loose = tune(graph, "gcn", splits="0-1", space=space, min_gain=-1.0, progress=False)
-    assert loose["best"] == loose["top"] and loose["top"]["val_acc"] == max(c["val_acc"] for c in loose["candidates"])
-
-
-def test_tuned_values_merge_students_and_teachers(tmp_path):
-    from samlp_lite.records import write_json_atomic
-    from samlp_lite.runs.tuning import tuned_values
-
-    for folder, model, value in [("sage", "glnn", 256), ("teachers", "gcn", 128)]:
-        write_json_atomic(tmp_path / folder / "cora" / f"{model}.json",
-                          {"kind": "tuning", "dataset": "cora", "model": model, "best": {"overrides": {"hidden": value}}})
-    assert tuned_values(tmp_path, "sage") == {"cora": {"glnn": {"hidden": 256}, "gcn": {"hidden": 128}}}
-    assert tuned_values(tmp_path, "sage", with_teachers=False) == {"cora": {"glnn": {"hidden": 256}}}
-
-
-def test_sa_mlp_mixing_is_tuned_on_top_of_the_no_mix_winner(tmp_path, monkeypatch):
-    from samlp_lite.records import write_json_atomic
-    from samlp_lite.runs.tuning import tune_student
-
-    monkeypatch.setenv("SAMLP_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("SAMLP_SMOKE", "1")
-    graph = make_csbm(num_nodes=150, num_classes=3, avg_degree=6, num_features=8, homophily=0.3, num_splits=1)
-    with pytest.raises(FileNotFoundError, match="sa-mlp-nomix"):
-        tune_student(graph, "sa-mlp", "gcn", splits="0", root=tmp_path, progress=False)
-    write_json_atomic(tmp_path / "gcn" / graph.name / "sa-mlp-nomix.json",
-                      {"kind": "tuning", "best": {"overrides": {"hidden": 16}}})
-    record = tune_student(graph, "sa-mlp", "gcn", splits="0", root=tmp_path, progress=False)
-    assert all(c["overrides"]["hidden"] == 16 for c in record["candidates"][1:])
-    assert (tmp_path / "gcn" / graph.name / "sa-mlp.json").is_file() and "beta" in record["best"]["overrides"]
-
-
-def test_distillation_stage_builds_on_the_model_stage_and_apply_merges_it(tmp_path, monkeypatch):
-    from samlp_lite.records import write_json_atomic
-    from samlp_lite.runs.tuning import search_space, tune_student, tuned_values
-
-    monkeypatch.setenv("SAMLP_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("SAMLP_SMOKE", "1")
-    graph = make_csbm(num_nodes=150, num_classes=3, avg_degree=6, num_features=8, homophily=0.3, num_splits=1)
-    with pytest.raises(FileNotFoundError, match="glnn.json"):
-        tune_student(graph, "glnn", "gcn", splits="0", root=tmp_path, stage="distillation", progress=False)
-    with pytest.raises(ValueError, match="not distilled"):
-        tune_student(graph, "linkx", "gcn", splits="0", root=tmp_path, stage="distillation", progress=False)
-    write_json_atomic(tmp_path / "gcn" / graph.name / "glnn.json",
-                      {"kind": "tuning", "dataset": graph.name, "model": "glnn",
-                       "best": {"overrides": {"hidden": 16, "tau": 9.0}}})
-    record = tune_student(graph, "glnn", "gcn", splits="0", root=tmp_path, stage="distillation", progress=False)
-    space = search_space("distillation")
-    tried = [c["overrides"] for c in record["candidates"]]
-    assert {(o["tau"], o["lam"]) for o in tried} >= {(t, l) for t in space["tau"] for l in space["lam"]}
-    assert all(o["hidden"] == 16 for o in tried[-len(space["tau"]) * len(space["lam"]):])
-    assert record["stage"] == "distillation"
-    assert (tmp_path / "gcn" / graph.name / "glnn.distillation.json").is_file()
-    merged = tuned_values(tmp_path, "gcn", with_teachers=False)[graph.name]["glnn"]
-    assert merged["tau"] in space["tau"] and merged["lam"] in space["lam"]
-    assert merged == {**{"hidden": 16, "tau": 9.0}, **record["best"]["overrides"]}

@@ -1,4 +1,4 @@
-"""``samlp-lite tune``: a small grid search on validation accuracy for a teacher or a student."""
+"""``samlp-lite tune``: the tuning protocol (same budget for every model, validation only)."""
 from __future__ import annotations
 
 import argparse
@@ -6,66 +6,47 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``tune`` sub-command."""
-    parser = subparsers.add_parser("tune", help="grid-search a teacher or student on validation accuracy",
-                                   description="Try every combination of the search space in "
-                                               "samlp_lite/config/tuning.yaml on a few splits and report the "
-                                               "best by mean validation accuracy.")
-    parser.add_argument("--dataset", help="dataset to tune on (not needed with --apply)")
+    parser = subparsers.add_parser(
+        "tune", help="tune a model (or all) by the protocol in config/tuning.yaml",
+        description="Draw the model's budget of configurations from its space in samlp_lite/config/tuning.yaml, "
+                    "train each on the tuning splits and keep the best by mean validation metric. Records go "
+                    "to results/tuning/<dataset>/[<teacher>/]<model>.json; --apply writes the winners into the "
+                    "tuned: section of hyperparameters.yaml.")
+    parser.add_argument("--dataset", help="dataset (registry name or .pt/.npz file); not needed with --apply")
+    parser.add_argument("--model", help="a teacher (gcn, sage, gat, appnp), a student (mlp, glnn, linkx, sa-mlp; "
+                                        "sa-mlp also tunes sa-mlp-nomix, paired), or 'all'")
+    parser.add_argument("--teacher", action="append", default=None,
+                        help="teacher of a distilled student (repeatable; default sage, and with --model all "
+                             "both sage and gcn)")
+    parser.add_argument("--splits", default=None, help="tuning splits (default the protocol's)")
+    parser.add_argument("--json", dest="json_path", default=None, metavar="PATH", help="record path (one model)")
     parser.add_argument("--apply", action="store_true",
-                        help="write the winners of the tuning records (results/tuning/<teacher> for students, "
-                             "results/tuning/teachers for GNNs) into the tuned: section of "
-                             "samlp_lite/config/hyperparameters.yaml, and stop")
-    parser.add_argument("--model",
-                        help="teacher (gcn, sage, gat, appnp), student name, or 'students' for the whole student "
-                             "sequence (GLNN, LINKX, SA-MLP without and with mixing)")
-    parser.add_argument("--stage", choices=["model", "distillation"], default="model",
-                        help="for a distilled student: 'model' searches its own space, 'distillation' the "
-                             "temperature and label weight on top of the 'model' winner (default model)")
-    parser.add_argument("--teacher", default="sage", help="teacher of a distilled student (default sage)")
-    parser.add_argument("--splits", default="0-2", help="splits to average over (default 0-2)")
-    parser.add_argument("--min-gain", type=float, default=None, metavar="POINTS",
-                        help="validation points by which a candidate must beat the configured values to win "
-                             "(default 0.5 for teachers, 0 for students)")
-    parser.add_argument("--json", dest="json_path", default=None, metavar="PATH",
-                        help="record path (with --model students: the folder, default results/tuning)")
+                        help="write the winners of every tuning record into hyperparameters.yaml, and stop")
+    parser.add_argument("--budgets", action="store_true", help="print the budget table of the protocol, and stop")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``tune`` sub-command."""
     from samlp_lite.cli import UserError
-    from samlp_lite.runs.tuning import (
-        STUDENT_SEQUENCE,
-        tune,
-        tune_student,
-        tune_students,
-        tuned_values,
-        write_tuned_section,
-    )
+    from samlp_lite.runs.tuning import budget_table, tune, tune_all, tuned_values, write_tuned_section
 
+    if args.budgets:
+        for row in budget_table():
+            print(f"{row['model']:<13} budget {row['budget']:>3} of {row['grid']:>4}  knobs: {row['knobs']}"
+                  + (f"  ({row['note']})" if row["note"] else ""))
+        return 0
     if args.apply:
-        values = tuned_values(args.json_path or "results/tuning", args.teacher)
+        values = tuned_values()
         if not values:
-            raise UserError(f"no tuning records under {args.json_path or 'results/tuning'}/{args.teacher}")
-        path = write_tuned_section(values)
-        print(f"wrote tuned values for {', '.join(sorted(values))} into {path}")
+            raise UserError("no tuning records under results/tuning; run `samlp-lite tune --dataset D --model all`")
+        print(f"wrote tuned values for {', '.join(sorted(values))} into {write_tuned_section(values)}")
         return 0
     if not args.dataset or not args.model:
-        raise UserError("--dataset and --model are required (or --apply)")
-    if args.model == "students":
-        best = tune_students(args.dataset, args.teacher, splits=args.splits, root=args.json_path or "results/tuning")
-        print("best overrides (for the tuned: section of hyperparameters.yaml):")
-        for model, overrides in best.items():
-            print(f"  {model}: {overrides}")
+        raise UserError("--dataset and --model are required (or --apply, --budgets)")
+    if args.model == "all":
+        tune_all(args.dataset, teachers=args.teacher or ("sage", "gcn"), splits=args.splits)
         return 0
-    min_gain = None if args.min_gain is None else args.min_gain / 100
-    if args.model in STUDENT_SEQUENCE and args.json_path is None:  # its record goes where --apply reads it
-        tune_student(args.dataset, args.model, args.teacher, splits=args.splits, stage=args.stage,
-                     min_gain=min_gain)
-        return 0
-    if args.stage != "model":
-        raise UserError(f"--stage {args.stage} is for the distilled students {', '.join(STUDENT_SEQUENCE)} "
-                        f"(without --json), whose earlier stage's record it builds on")
-    tune(args.dataset, args.model, teacher=args.teacher, splits=args.splits, json_path=args.json_path,
-         min_gain=min_gain)
+    for teacher in args.teacher or ["sage"]:
+        tune(args.dataset, args.model, teacher=teacher, splits=args.splits, json_path=args.json_path)
     return 0

@@ -69,6 +69,7 @@ class RunConfig:
     stage2_epochs: int = 300
     stage2_lr: float = 0.01
     stage2_freeze: bool = True
+    stage2_select: bool = False
     stage2_kd_weight: float = 1.0
     stage2_mse_weight: float = 1.0
 
@@ -108,13 +109,15 @@ def load_hyperparameters(path: str | Path = HYPERPARAMETERS_PATH) -> dict[str, A
 
 
 def resolve_config(dataset: str, model: str, overrides: Mapping[str, Any] | Iterable[str] | None = None,
-                   *, hyperparameters: Mapping[str, Any] | None = None) -> RunConfig:
+                   *, teacher: str | None = None, hyperparameters: Mapping[str, Any] | None = None) -> RunConfig:
     """Merge defaults, dataset, model, tuned and explicit overrides into one validated config.
 
     Args:
         dataset: registry name, e.g. ``"cora"``.
         model: teacher or student name, e.g. ``"sage"`` or ``"sa-mlp"``.
         overrides: a mapping, or ``key=value`` strings as given to ``--set``.
+        teacher: the teacher of a distilled student, whose values under ``tuned:`` are kept
+            per teacher (``tuned.<dataset>.<model>.<teacher>``); default ``sage``.
         hyperparameters: parsed YAML; default: the package's ``hyperparameters.yaml``.
 
     Returns:
@@ -129,7 +132,12 @@ def resolve_config(dataset: str, model: str, overrides: Mapping[str, Any] | Iter
         own = dict(hp.get("models", {}).get(name) or {})
         own.pop("extends", None)
         layers.append((f"models.{name}", own))
-        layers.append((f"tuned.{dataset}.{name}", (hp.get("tuned", {}).get(dataset) or {}).get(name) or {}))
+        tuned = (hp.get("tuned", {}).get(dataset) or {}).get(name) or {}
+        if tuned and all(isinstance(v, Mapping) for v in tuned.values()):  # per teacher
+            who = teacher or "sage"
+            layers.append((f"tuned.{dataset}.{name}.{who}", tuned.get(who) or {}))
+        else:
+            layers.append((f"tuned.{dataset}.{name}", tuned))
     if smoke_mode():
         layers.append(("smoke", hp.get("smoke", {})))
     if overrides:

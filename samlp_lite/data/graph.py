@@ -10,6 +10,9 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+METRICS = ("accuracy", "roc_auc")
+"""The metrics a graph may be scored by."""
+
 
 def _as_node_ids(ids: Tensor, what: str) -> Tensor:
     ids = torch.as_tensor(ids)
@@ -87,6 +90,8 @@ class GraphData:
         splits: the benchmark's splits, node ids in ``0..N-1``.
         num_classes: number of classes ``C``; labels lie in ``0..C-1``.
         description: one line naming the source and the preprocessing done.
+        metric: the benchmark's metric, ``accuracy`` or ``roc_auc`` (binary, imbalanced graphs):
+            it is reported and it selects epochs and hyperparameters.
     """
 
     name: str
@@ -94,6 +99,7 @@ class GraphData:
     splits: list[Split]
     num_classes: int
     description: str = ""
+    metric: str = "accuracy"
 
     @property
     def num_nodes(self) -> int:
@@ -214,7 +220,7 @@ def normalize_graph(x: Tensor, y: Tensor, edge_index: Tensor,
 
 def make_graph(name: str, x: Tensor, y: Tensor, edge_index: Tensor, splits: list[Split], *,
                source: str, num_classes: int | None = None,
-               num_nodes: int | None = None) -> GraphData:
+               num_nodes: int | None = None, metric: str = "accuracy") -> GraphData:
     """Normalise the raw tensors and wrap them, with a description, as ``GraphData``.
 
     Args:
@@ -224,7 +230,10 @@ def make_graph(name: str, x: Tensor, y: Tensor, edge_index: Tensor, splits: list
         source: where the graph came from and how its splits were made (start of the description).
         num_classes: default ``y.max() + 1``.
         num_nodes: default ``x.size(0)``.
+        metric: ``accuracy`` (default) or ``roc_auc`` (binary labels only).
     """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r}")
     data, note = normalize_graph(x, y, edge_index, num_nodes)
     if num_classes is None:
         num_classes = int(data.y.max()) + 1 if data.y.numel() else 0
@@ -232,5 +241,7 @@ def make_graph(name: str, x: Tensor, y: Tensor, edge_index: Tensor, splits: list
         for part in (split.train, split.val, split.test):
             if part.numel() and (int(part.min()) < 0 or int(part.max()) >= data.num_nodes):
                 raise ValueError(f"split {index} of {name!r} has node ids outside 0..{data.num_nodes - 1}")
+    if metric == "roc_auc" and num_classes != 2:
+        raise ValueError(f"{name!r}: ROC AUC needs binary labels, but the graph has {num_classes} classes")
     return GraphData(name=name, data=data, splits=splits, num_classes=int(num_classes),
-                     description=f"{source}; {note}")
+                     description=f"{source}; {note}", metric=metric)

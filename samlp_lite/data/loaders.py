@@ -74,6 +74,27 @@ def load_wikipedia(work: Path, name: str, progress: bool) -> tuple[Tensor, Tenso
     return data.x, data.y, data.edge_index, splits_from_masks(data.train_mask, data.val_mask, data.test_mask)
 
 
+def load_heterophilous(work: Path, pyg_name: str, progress: bool) -> tuple[Tensor, Tensor, Tensor, list[Split]]:
+    """PyG ``HeterophilousGraphDataset`` (Platonov et al., 2023) with its ten fixed 50/25/25 splits."""
+    from torch_geometric.datasets import HeterophilousGraphDataset
+
+    folder = pyg_name.lower().replace("-", "_")
+    with folder_lock(work / "pyg" / folder), quiet_stdout(progress), pyg_safe_globals():
+        data = HeterophilousGraphDataset(str(work / "pyg"), pyg_name)[0]
+    return data.x, data.y, data.edge_index, splits_from_masks(data.train_mask, data.val_mask, data.test_mask)
+
+
+def load_platonov_npz(path: Path) -> tuple[Tensor, Tensor, Tensor, list[Split]]:
+    """A graph in Platonov et al.'s ``.npz`` layout (``node_features``, ``node_labels``, ``edges``
+    ``[E, 2]`` stored once, ``train_masks``/``val_masks``/``test_masks`` ``[10, N]``) without pickle."""
+    with np.load(path, allow_pickle=False) as archive:
+        x = torch.from_numpy(archive["node_features"]).float()
+        y = torch.from_numpy(archive["node_labels"]).long()
+        edge_index = torch.from_numpy(archive["edges"]).long().t().contiguous()
+        masks = [torch.from_numpy(archive[key]).t() for key in ("train_masks", "val_masks", "test_masks")]
+    return x, y, edge_index, splits_from_masks(*masks)
+
+
 def load_amazon(work: Path, pyg_name: str, progress: bool) -> tuple[Tensor, Tensor, Tensor]:
     """Amazon co-purchase graph (``Computers`` or ``Photo``), without splits."""
     from torch_geometric.datasets import Amazon

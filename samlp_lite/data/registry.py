@@ -44,6 +44,8 @@ class DatasetSpec:
             folder (``paths.work_root``) holding the raw files or their links.
         url: a download URL; its host is probed before any download is tried.
         hint: extra advice printed when files are missing.
+        metric: what is reported and what selects models: ``accuracy``, or ``roc_auc`` for the
+            binary, imbalanced graphs (as in the paper that made them).
     """
 
     name: str
@@ -52,6 +54,7 @@ class DatasetSpec:
     load: Callable[["DatasetSpec", Path, Path, bool], GraphData]
     url: str = ""
     hint: str = ""
+    metric: str = "accuracy"
 
 
 def _planetoid_files(pyg_name: str) -> tuple[str, ...]:
@@ -85,6 +88,18 @@ def _load_planetoid(pyg_name: str):
 def _load_wikipedia(spec: DatasetSpec, root: Path, work: Path, progress: bool) -> GraphData:
     x, y, edge_index, splits = loaders.load_wikipedia(work, spec.name, progress)
     return make_graph(spec.name, x, y, edge_index, splits, source=spec.source)
+
+
+def _load_heterophilous(pyg_name: str):
+    def load(spec: DatasetSpec, root: Path, work: Path, progress: bool) -> GraphData:
+        x, y, edge_index, splits = loaders.load_heterophilous(work, pyg_name, progress)
+        return make_graph(spec.name, x, y, edge_index, splits, source=spec.source, metric=spec.metric)
+    return load
+
+
+def _load_filtered(spec: DatasetSpec, root: Path, work: Path, progress: bool) -> GraphData:
+    x, y, edge_index, splits = loaders.load_platonov_npz(work / spec.files[0])
+    return make_graph(spec.name, x, y, edge_index, splits, source=spec.source, metric=spec.metric)
 
 
 def _load_amazon(pyg_name: str):
@@ -130,6 +145,18 @@ _SPECS = [
                 _wikipedia_files("chameleon"), _load_wikipedia, url="https://raw.githubusercontent.com/"),
     DatasetSpec("squirrel", f"PyG WikipediaNetwork('squirrel', geom_gcn_preprocess=True); {_GEOM}",
                 _wikipedia_files("squirrel"), _load_wikipedia, url="https://raw.githubusercontent.com/"),
+    DatasetSpec("chameleon-filtered", "Chameleon without duplicated nodes (Platonov et al., ICLR 2023); their "
+                "ten fixed splits", ("heterophilous-graphs/chameleon_filtered.npz",), _load_filtered,
+                url="https://github.com/yandex-research/heterophilous-graphs/raw/main/data/"),
+    DatasetSpec("squirrel-filtered", "Squirrel without duplicated nodes (Platonov et al., ICLR 2023); their "
+                "ten fixed splits", ("heterophilous-graphs/squirrel_filtered.npz",), _load_filtered,
+                url="https://github.com/yandex-research/heterophilous-graphs/raw/main/data/"),
+    DatasetSpec("minesweeper", "PyG HeterophilousGraphDataset('Minesweeper'); ten fixed 50/25/25 splits; ROC AUC",
+                ("pyg/minesweeper/raw/minesweeper.npz",), _load_heterophilous("Minesweeper"),
+                url="https://github.com/yandex-research/heterophilous-graphs/raw/main/data/", metric="roc_auc"),
+    DatasetSpec("tolokers", "PyG HeterophilousGraphDataset('Tolokers'); ten fixed 50/25/25 splits; ROC AUC",
+                ("pyg/tolokers/raw/tolokers.npz",), _load_heterophilous("Tolokers"),
+                url="https://github.com/yandex-research/heterophilous-graphs/raw/main/data/", metric="roc_auc"),
     DatasetSpec("amazon-computers", "PyG Amazon('Computers'); ten seeded class-stratified 48/32/20 random splits",
                 ("pyg/Amazon/Computers/raw/amazon_electronics_computers.npz",), _load_amazon("Computers"),
                 url="https://github.com/shchur/gnn-benchmark/raw/master/data/npz/"),

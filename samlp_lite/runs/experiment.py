@@ -61,6 +61,11 @@ def parse_splits(text: str | int | Iterable[int] | None, num_splits: int) -> lis
     return sorted(dict.fromkeys(chosen))
 
 
+def _shown(setting: str, metric: str, isolated: bool = False) -> list[str]:
+    names = metric_names(setting, isolated=isolated)
+    return names + (metric_names(setting, isolated=isolated, metric="roc_auc") if metric == "roc_auc" else [])
+
+
 def _say_resumed(checkpoint: SplitCheckpoint, chosen: list[int], echo: Callable[[str], None]) -> None:
     reused = [s for s in chosen if s in checkpoint.done]
     if reused:
@@ -103,10 +108,10 @@ def run_teacher(dataset: str | GraphData, teacher: str, *, splits: str | Iterabl
             checkpoint.save(split, {**out.metrics, "train_wall_s": out.metrics.get("wall_s"),
                                     "wall_s": time.perf_counter() - split_start, "from_cache": out.from_cache,
                                     "teacher_entry": out.entry})
-            _say_split(split, checkpoint.done[split], metric_names(setting), len(chosen), echo)
+            _say_split(split, checkpoint.done[split], _shown(setting, graph.metric), len(chosen), echo)
         per_split.append(checkpoint.done[split])
     wall = sum(float(m.get("wall_s", 0.0)) for m in per_split)
-    metrics = metric_names(setting)
+    metrics = _shown(setting, graph.metric)
     cached = sum(bool(m["from_cache"]) for m in per_split)
     print_summary(f"{teacher} on {graph.name} ({setting}, {len(chosen)} splits, {cached} from cache, "
                   f"device {device})", chosen, per_split, metrics, echo)
@@ -149,7 +154,7 @@ def run_student(dataset: str | GraphData, student: str, teacher: str = "sage", *
         raise ValueError(f"unknown setting {setting!r}; choose one of {list(SETTINGS)}")
     architecture_of(student)
     graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
-    config = resolve_config(graph.name, student, overrides)
+    config = resolve_config(graph.name, student, overrides, teacher=teacher)
     teacher_config = resolve_config(graph.name, teacher, teacher_overrides)
     chosen = parse_splits(splits, graph.num_splits)
     device = pick_device(config.device)
@@ -183,10 +188,10 @@ def run_student(dataset: str | GraphData, student: str, teacher: str = "sage", *
         metrics["wall_s"] = time.perf_counter() - split_start
         metrics["teacher_entry"] = outputs.entry if outputs is not None else None
         checkpoint.save(split, metrics)
-        _say_split(split, metrics, metric_names(setting, isolated="ind_isolated_acc" in metrics), len(chosen), echo)
+        _say_split(split, metrics, _shown(setting, graph.metric, "ind_isolated_acc" in metrics), len(chosen), echo)
         per_split.append(metrics)
     wall = sum(float(m.get("wall_s", 0.0)) for m in per_split)
-    metrics_shown = metric_names(setting, isolated="ind_isolated_acc" in per_split[0])
+    metrics_shown = _shown(setting, graph.metric, "ind_isolated_acc" in per_split[0])
     taught = uses_teacher(student)
     print_summary(f"{student}" + (f" (teacher {teacher})" if taught else "") + f" on {graph.name} ({setting}, "
                   f"{len(chosen)} splits, device {device})", chosen, per_split, metrics_shown, echo)
@@ -196,6 +201,8 @@ def run_student(dataset: str | GraphData, student: str, teacher: str = "sage", *
                                     else None, "best_epoch": [m.get("best_epoch") for m in per_split],
                                     "graph_fingerprint": graph.fingerprint,
                                     "teacher_entries": [m.get("teacher_entry") for m in per_split]})
+    if any("stage2_freeze" in m for m in per_split):  # the stage-2 variant validation chose, per split
+        record["stage2_freeze"] = [m.get("stage2_freeze") for m in per_split]
     if path is not None:
         write_json_atomic(path, record)
         checkpoint.finish()

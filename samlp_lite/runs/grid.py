@@ -304,12 +304,12 @@ def _config_drift(record: Mapping[str, Any], cell: Cell) -> str | None:
     """
     from samlp_lite.config import resolve_config
 
-    pairs = [("config", cell.model, cell.overrides)]
+    pairs = [("config", cell.model, cell.overrides, cell.teacher)]
     if cell.teacher and record.get("teacher_config") is not None:
-        pairs.append(("teacher_config", cell.teacher, cell.teacher_overrides))
-    for field_name, model, overrides in pairs:
+        pairs.append(("teacher_config", cell.teacher, cell.teacher_overrides, None))
+    for field_name, model, overrides, teacher in pairs:
         try:  # compare resolved values, so that e.g. YAML's "1e-3" (a string) matches 0.001
-            wanted = resolve_config(cell.dataset, model, overrides).to_dict()
+            wanted = resolve_config(cell.dataset, model, overrides, teacher=teacher).to_dict()
         except (KeyError, ValueError) as err:
             return f"the grid's overrides do not resolve: {err}"
         stored = record.get(field_name) or {}

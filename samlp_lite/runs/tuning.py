@@ -1,7 +1,17 @@
-"""Small grid searches on validation accuracy (the chosen values go to ``tuned:`` in the YAML)."""
+"""The tuning protocol: the same budget of sampled configurations for every model, on validation only.
+
+``config/tuning.yaml`` holds the protocol (tuning splits, seed, budgets) and one search space
+per model. :func:`tune` draws the model's configurations, trains each on the tuning splits
+and keeps the best by mean validation metric (accuracy, or ROC AUC on binary graphs). SA-MLP's
+search also trains every configuration without mixing (``beta = 0``): the no-mix model of the
+tables is SA-MLP's winner with ``beta = 0``, so the mixing ablation is paired. Records go to
+``results/tuning/<dataset>/[<teacher>/]<model>.json``; ``samlp-lite tune --apply`` writes the
+winners into the ``tuned:`` section of ``hyperparameters.yaml``.
+"""
 from __future__ import annotations
 
 import itertools
+import random
 import statistics
 import time
 from pathlib import Path
@@ -9,13 +19,13 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
-from samlp_lite.config import resolve_config
+from samlp_lite.config import config_keys, resolve_config
 from samlp_lite.data import GraphData, load_dataset
-from samlp_lite.models.registry import model_spec, students
-from samlp_lite.models.teachers import TEACHERS
+from samlp_lite.models.registry import is_teacher, model_spec, students
 from samlp_lite.records import (
     check_output_path,
     provenance,
+    read_json,
     record_path,
     write_json_atomic,
     write_text_atomic,
@@ -25,24 +35,44 @@ from samlp_lite.runtime import pick_device
 from samlp_lite.train.soft_labels import get_teacher_outputs
 
 SEARCH_SPACES_PATH = Path(__file__).resolve().parent.parent / "config" / "tuning.yaml"
-TEACHER_MIN_GAIN = 0.005
-"""A teacher candidate replaces the configured values only when its mean validation accuracy is
-higher by more than this (half a point): every student learns from the teacher's soft labels, so
-a change within split-to-split noise would cost a re-run of every student for nothing."""
-TEACHERS_FOLDER = "teachers"
+TUNING_ROOT = Path("results") / "tuning"
+BUDGET_TOLERANCE = 0.10
+"""Budgets of two models may differ by at most this fraction (a test checks the YAML)."""
+PAIRED = {"sa-mlp-nomix": "sa-mlp"}
+"""Models tuned inside another model's search: SA-MLP without mixing is SA-MLP's winner with ``beta = 0``."""
 
 
-def search_space(kind: str, path: str | Path = SEARCH_SPACES_PATH) -> dict[str, list]:
-    """The grid for a model name, or for ``teacher`` / ``student``, from ``tuning.yaml``.
+def load_protocol(path: str | Path = SEARCH_SPACES_PATH) -> dict[str, Any]:
+    """The parsed protocol: ``protocol`` (``splits``, ``seed``, ``budget``) and ``spaces``.
 
-    A model name without its own entry falls back to ``teacher`` (GNNs) or ``student``.
+    Raises:
+        ValueError: a missing section, an unknown config key in a space, or an empty value list.
     """
-    spaces = yaml.safe_load(Path(path).read_text()) or {}
-    if kind not in spaces and kind not in ("teacher", "student"):
-        kind = "teacher" if kind in TEACHERS else "student"
-    if kind not in spaces:
-        raise ValueError(f"no search space {kind!r} in {path}; it has {sorted(spaces)}")
-    return {key: list(values) for key, values in spaces[kind].items()}
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    if set(raw) != {"protocol", "spaces"}:
+        raise ValueError(f"{path} must have exactly the sections 'protocol' and 'spaces', found {sorted(raw)}")
+    valid = set(config_keys())
+    for name, space in raw["spaces"].items():
+        for key, values in space.items():
+            if key not in valid:
+                raise ValueError(f"{path}: spaces.{name}.{key} is not a config key")
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"{path}: spaces.{name}.{key} must be a non-empty list")
+    for kind in ("teacher", "student"):
+        if int(raw["protocol"].get("budget", {}).get(kind, 0)) < 1:
+            raise ValueError(f"{path}: protocol.budget.{kind} must be a positive integer")
+    return raw
+
+
+def search_space(model: str, path: str | Path = SEARCH_SPACES_PATH) -> dict[str, list]:
+    """The search space of ``model``: its own entry, or ``teacher`` for a GNN without one."""
+    spaces = load_protocol(path)["spaces"]
+    name = PAIRED.get(model, model)
+    if name not in spaces and is_teacher(name):
+        name = "teacher"
+    if name not in spaces:
+        raise ValueError(f"no search space for {model!r} in {path}; it has {sorted(spaces)}")
+    return {key: list(values) for key, values in spaces[name].items()}
 
 
 def grid(space: Mapping[str, Iterable[Any]]) -> list[dict[str, Any]]:
@@ -51,172 +81,168 @@ def grid(space: Mapping[str, Iterable[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, values)) for values in itertools.product(*(space[k] for k in keys))]
 
 
-def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits: str | Iterable[int] = "0-2",
-         space: Mapping[str, Iterable[Any]] | None = None, json_path: str | Path | None = None,
-         min_gain: float | None = None, progress: bool = True,
-         echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Grid-search a teacher or a student on a few splits by mean validation accuracy.
+def budget_of(model: str, path: str | Path = SEARCH_SPACES_PATH) -> int:
+    """How many configurations ``model`` gets (``teacher`` or ``student`` budget, capped by its grid size)."""
+    kind = "teacher" if is_teacher(model) else "student"
+    return min(int(load_protocol(path)["protocol"]["budget"][kind]), len(grid(search_space(model, path))))
 
-    Teachers use the ``teacher`` search space, students the ``student`` one (students read the
-    soft labels of ``teacher`` with its resolved config). Trained teacher candidates land in
-    the soft-label cache. The currently configured values are always a candidate (the
-    baseline); the best candidate wins only when it beats the baseline's validation accuracy by
-    more than ``min_gain`` (default: ``TEACHER_MIN_GAIN`` for teachers, 0 for students). Returns
-    (and writes) a ``"kind": "tuning"`` record with every candidate, the baseline, the top
-    candidate and the chosen one (``best``), whose overrides belong under ``tuned:``.
+
+def candidates(model: str, path: str | Path = SEARCH_SPACES_PATH) -> list[dict[str, Any]]:
+    """The configurations ``model`` is tried with: a seeded sample of its grid, ``budget_of(model)`` long."""
+    full = grid(search_space(model, path))
+    rng = random.Random(f"{load_protocol(path)['protocol']['seed']}:{PAIRED.get(model, model)}")
+    return rng.sample(full, budget_of(model, path))
+
+
+def budget_table(models: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """One row per model: its knobs, grid size and budget (the book's budget table)."""
+    models = list(models) if models is not None else [*model_names_tuned()]
+    rows = []
+    for model in models:
+        space = search_space(model)
+        knobs = [k for k in space if not (model in PAIRED and k == "beta")]
+        rows.append({"model": model, "knobs": ", ".join(knobs), "grid": len(grid(space)),
+                     "budget": budget_of(model),
+                     "note": f"paired with {PAIRED[model]} (its winner, beta = 0)" if model in PAIRED else ""})
+    return rows
+
+
+def model_names_tuned() -> list[str]:
+    """Every model the protocol tunes: the registered teachers, then the table's students."""
+    from samlp_lite.models.registry import names, teachers
+
+    return [*teachers(), *names("student", in_tables=True)]
+
+
+def tuning_record_path(dataset: str, model: str, teacher: str | None = None, root: str | Path = TUNING_ROOT) -> Path:
+    """``<root>/<dataset>/[<teacher>/]<model>.json``: distilled students have one record per teacher."""
+    folder = Path(root) / dataset
+    return folder / teacher / f"{model}.json" if teacher else folder / f"{model}.json"
+
+
+def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits: str | Iterable[int] | None = None,
+         json_path: str | Path | None = None, progress: bool = True, echo: Callable[[str], None] = print,
+         protocol_path: str | Path = SEARCH_SPACES_PATH,
+         teacher_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Tune ``model`` by the protocol and return (and write) its ``"kind": "tuning"`` record.
+
+    Args:
+        dataset: registry name, graph file or loaded graph.
+        model: a teacher or a table student (``sa-mlp-nomix`` is tuned with ``sa-mlp``).
+        teacher: the teacher whose soft labels a distilled student reads (ignored otherwise).
+        splits: tuning splits (default: the protocol's).
+        json_path: where to write (default :func:`tuning_record_path` under ``results/tuning``).
+        protocol_path: the protocol file (default ``config/tuning.yaml``).
+        teacher_overrides: the teacher's config changes (default: its tuning record's winner when one
+            exists, so students learn from the tuned teacher before ``--apply`` writes the YAML).
     """
-    from samlp_lite.models.registry import architecture_of, uses_teacher
-    from samlp_lite.train.distill import train_student_on_split
-
-    is_teacher = model in TEACHERS
-    if not is_teacher:
-        architecture_of(model)
-    check_output_path(record_path(json_path), "tuning record")
+    if model in PAIRED:
+        raise ValueError(f"{model} is tuned with {PAIRED[model]} (paired: same configurations, beta = 0); "
+                         f"run `samlp-lite tune --model {PAIRED[model]}`")
+    spec = model_spec(model)
+    protocol = load_protocol(protocol_path)
     graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
-    chosen = parse_splits(splits, graph.num_splits)
-    candidates = grid(space or search_space(model))
-    configured = resolve_config(graph.name, model)
-    baseline = {key: getattr(configured, key) for key in candidates[0]}
-    if baseline not in candidates:
-        candidates.insert(0, baseline)
-    if min_gain is None:
-        min_gain = TEACHER_MIN_GAIN if is_teacher else 0.0
-    teacher_config = resolve_config(graph.name, teacher)
-    teacher_outputs = {}
-    if not is_teacher and uses_teacher(model):
-        teacher_outputs = {split: get_teacher_outputs(graph, teacher, split, teacher_config, progress=progress)
-                           for split in chosen}
+    taught = spec.uses_teacher
+    path = check_output_path(record_path(json_path or tuning_record_path(graph.name, model, teacher if taught
+                                                                          else None)), "tuning record")
+    chosen = parse_splits(splits or protocol["protocol"]["splits"], graph.num_splits)
+    key = "val_roc_auc" if graph.metric == "roc_auc" else "val_acc"
+    configs = candidates(model, protocol_path)
+    if teacher_overrides is None and taught:
+        teacher_overrides = tuned_teacher(graph.name, teacher)
+    teacher_config = resolve_config(graph.name, teacher, teacher_overrides)
+    outputs = ({split: get_teacher_outputs(graph, teacher, split, teacher_config, progress=progress)
+                for split in chosen} if taught else {})
     start = time.perf_counter()
     rows = []
-    for i, overrides in enumerate(candidates, 1):
-        config = resolve_config(graph.name, model, overrides)
-        vals, tests = [], []
-        for split in chosen:
-            if is_teacher:
-                metrics = get_teacher_outputs(graph, model, split, config, progress=False).metrics
-            else:
-                metrics = train_student_on_split(graph, model, split, config, teacher_outputs.get(split),
-                                                 progress=False)
-            vals.append(metrics["val_acc"])
-            tests.append(metrics["test_acc"])
-        rows.append({"overrides": overrides, "val_acc": statistics.fmean(vals), "test_acc": statistics.fmean(tests)})
-        if progress:
-            echo(f"[{i}/{len(candidates)}] {model} {graph.name} {overrides}: "
-                 f"val {100 * rows[-1]['val_acc']:.2f} test {100 * rows[-1]['test_acc']:.2f}")
-    top = max(rows, key=lambda r: r["val_acc"])
-    base_row = rows[candidates.index(baseline)]
-    best = top if top["val_acc"] - base_row["val_acc"] > min_gain else base_row
-    echo(f"best for {model} on {graph.name}: {best['overrides']} (val {100 * best['val_acc']:.2f}"
-         + ("" if best is top else f"; top {top['overrides']} at {100 * top['val_acc']:.2f} is within "
-                                   f"{100 * min_gain:.2f} points of the configured values, which stay") + ")")
-    record = {"kind": "tuning", "dataset": graph.name, "model": model,
-              "teacher": None if is_teacher else teacher, "splits": chosen, "candidates": rows,
-              "baseline": base_row, "top": top, "min_gain": min_gain, "best": best,
-              "provenance": provenance(wall_s=time.perf_counter() - start, device=str(pick_device()))}
-    path = record_path(json_path)
-    if path is not None:
-        write_json_atomic(path, record)
-    return record
-
-
-STUDENT_SEQUENCE = tuple(n for n in students() if model_spec(n).tuning_stages)
-"""The students ``tune --model students`` tunes, in order (SA-MLP builds on SA-MLP without mixing)."""
-DISTILLED_STUDENTS = tuple(n for n in STUDENT_SEQUENCE if "distillation" in model_spec(n).tuning_stages)
-"""The students trained on the teacher's soft labels, which get the second (``distillation``) tuning stage."""
-STAGES = ("model", "distillation")
-
-
-def stages_of(model: str) -> tuple[str, ...]:
-    """The tuning stages of a student, in order: distilled students have both."""
-    return model_spec(model).tuning_stages or STAGES[:1]
-
-
-def student_record_path(root: str | Path, teacher: str, dataset: str, model: str, stage: str = "model") -> Path:
-    """Where ``tune_student`` writes (and ``tune --apply`` reads) a student's tuning record."""
-    suffix = "" if stage == "model" else f".{stage}"
-    return Path(root) / teacher / dataset / f"{model}{suffix}.json"
-
-
-def _fixed_winner(path: Path, what: str, command: str) -> dict[str, list]:
-    from samlp_lite.records import read_json
-
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} is tuned on top of the winner in {path}, which is missing: run `{command}` first")
-    return {key: [value] for key, value in read_json(path)["best"]["overrides"].items()}
-
-
-def tune_student(dataset: str | GraphData, model: str, teacher: str = "sage", *,
-                 splits: str | Iterable[int] = "0-1", root: str | Path = "results/tuning",
-                 stage: str = "model", min_gain: float | None = None, progress: bool = True,
-                 echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Tune one student, one stage at a time, each on top of the previous winner.
-
-    Stage ``model`` searches the student's own space (SA-MLP's mixing on top of the best no-mix
-    values); stage ``distillation`` searches the ``distillation`` space (temperature, label
-    weight) on top of the student's stage-``model`` winner. The record goes to
-    ``<root>/<teacher>/<dataset>/<model>[.<stage>].json``, where ``tune --apply`` finds it.
-    """
-    if stage not in STAGES:
-        raise ValueError(f"unknown tuning stage {stage!r}; choose one of {STAGES}")
-    graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
-    command = f"samlp-lite tune --dataset {graph.name} --teacher {teacher} --model"
-    if stage == "distillation":
-        if stage not in stages_of(model):
-            raise ValueError(f"{model!r} is not distilled, so it has no distillation stage; "
-                             f"those that have one: {DISTILLED_STUDENTS}")
-        previous = student_record_path(root, teacher, graph.name, model)
-        space = {**_fixed_winner(previous, f"{model}'s distillation stage", f"{command} {model}"),
-                 **search_space("distillation")}
-    else:
-        space = search_space(model)
+    for i, overrides in enumerate(configs, 1):
+        row = {"overrides": overrides, **_mean_scores(graph, model, overrides, chosen, outputs, teacher, key)}
         if model == "sa-mlp":
-            nomix = student_record_path(root, teacher, graph.name, "sa-mlp-nomix")
-            space = {**_fixed_winner(nomix, "SA-MLP's mixing", f"{command} sa-mlp-nomix"), **space}
-    record = tune(graph, model, teacher=teacher, splits=splits, space=space, min_gain=min_gain, progress=progress,
-                  echo=echo, json_path=None)
-    record["stage"] = stage
-    write_json_atomic(student_record_path(root, teacher, graph.name, model, stage), record)
+            row["nomix"] = _mean_scores(graph, model, {**overrides, "beta": 0.0}, chosen, outputs, teacher, key)
+        rows.append(row)
+        if progress:
+            echo(f"[{i}/{len(configs)}] {model} {graph.name} {overrides}: {key} {100 * row[key]:.2f}"
+                 + (f" (without mixing {100 * row['nomix'][key]:.2f})" if "nomix" in row else ""))
+    best = max(rows, key=lambda r: r[key])
+    record: dict[str, Any] = {
+        "kind": "tuning", "dataset": graph.name, "model": model, "teacher": teacher if taught else None,
+        "splits": chosen, "selection": key, "budget": len(configs), "candidates": rows, "best": best,
+        "protocol": protocol["protocol"], "space": search_space(model, protocol_path),
+        "teacher_overrides": dict(teacher_overrides or {}) if taught else None,
+        "provenance": provenance(wall_s=time.perf_counter() - start, device=str(pick_device()))}
+    if model == "sa-mlp":
+        paired = {"overrides": {**best["overrides"], "beta": 0.0}, **best["nomix"]}
+        own = max(rows, key=lambda r: r["nomix"][key])
+        record["paired"] = {"sa-mlp-nomix": paired,
+                            "sa-mlp-nomix-own-best": {"overrides": {**own["overrides"], "beta": 0.0}, **own["nomix"]}}
+    echo(f"best for {model} on {graph.name}" + (f" (teacher {teacher})" if taught else "")
+         + f": {best['overrides']} ({key} {100 * best[key]:.2f})")
+    write_json_atomic(path, record)
     return record
 
 
-def tune_students(dataset: str | GraphData, teacher: str = "sage", *, splits: str | Iterable[int] = "0-1",
-                  root: str | Path = "results/tuning", progress: bool = True,
-                  echo: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
-    """Tune GLNN, LINKX and SA-MLP without mixing, then SA-MLP's mixing on top of the best no-mix values.
+def _mean_scores(graph: GraphData, model: str, overrides: Mapping[str, Any], splits: list[int],
+                 outputs: Mapping[int, Any], teacher: str, key: str) -> dict[str, float]:
+    from samlp_lite.train.distill import train_student_on_split
 
-    Records go to ``<root>/<teacher>/<dataset>/<model>.json``. Returns the best overrides per
-    model, ready for the ``tuned:`` section of hyperparameters.yaml.
-    """
+    config = resolve_config(graph.name, model, dict(overrides), teacher=teacher)
+    per_split = []
+    for split in splits:
+        if is_teacher(model):
+            per_split.append(get_teacher_outputs(graph, model, split, config, progress=False).metrics)
+        else:
+            per_split.append(train_student_on_split(graph, model, split, config, outputs.get(split), progress=False))
+    return {name: statistics.fmean(float(m[name]) for m in per_split)
+            for name in dict.fromkeys(("val_acc", key)) if all(name in m for m in per_split)}
+
+
+def tuned_teacher(dataset: str, teacher: str, root: str | Path = TUNING_ROOT) -> dict[str, Any] | None:
+    """The winning overrides of ``teacher``'s tuning record on ``dataset``, or ``None`` without one."""
+    path = record_path(tuning_record_path(dataset, teacher, root=root))
+    return dict(read_json(path)["best"]["overrides"]) if path.is_file() else None
+
+
+def tune_all(dataset: str | GraphData, *, teachers: Iterable[str] = ("sage", "gcn"), models: Iterable[str] | None = None,
+             splits: str | Iterable[int] | None = None, skip_done: bool = True, progress: bool = True,
+             echo: Callable[[str], None] = print) -> list[Path]:
+    """Run the protocol for every model on one dataset: teachers, then students (per teacher when
+    distilled). With ``skip_done`` a model whose record exists is not tuned again (resume)."""
     graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
-    best = {}
-    for model in STUDENT_SEQUENCE:
-        for stage in stages_of(model):
-            best[model] = tune_student(graph, model, teacher, splits=splits, root=root, stage=stage,
-                                       progress=progress, echo=echo)["best"]["overrides"]
-    return best
+    written = []
+    for model in models or [m for m in model_names_tuned() if m not in PAIRED]:
+        spec = model_spec(model)
+        for teacher in (list(teachers) if spec.uses_teacher else [None]):
+            path = tuning_record_path(graph.name, model, teacher)
+            if skip_done and record_path(path).is_file():
+                echo(f"skip {path} (done)")
+                continue
+            tune(graph, model, teacher=teacher or "sage", splits=splits, progress=progress, echo=echo)
+            written.append(record_path(path))
+    return written
 
 
-def tuned_values(root: str | Path = "results/tuning", teacher: str = "sage",
-                 *, with_teachers: bool = True) -> dict[str, dict[str, dict[str, Any]]]:
-    """Winners of the tuning records: ``{dataset: {model: overrides}}``.
-
-    Students come from ``<root>/<teacher>`` (SA-MLP's winner includes the no-mix values it was
-    tuned on top of; a later stage's winner updates the earlier one's); with ``with_teachers``,
-    the GNNs from ``<root>/teachers`` as well.
-    """
-    from samlp_lite.records import read_json
-
-    values: dict[str, dict[str, dict[str, Any]]] = {}
-    folders = [Path(root, teacher)] + ([Path(root, TEACHERS_FOLDER)] if with_teachers else [])
-    records = [read_json(path) for path in sorted(p for folder in folders for p in folder.glob("*/*.json"))]
-    records = [r for r in records if r.get("kind") == "tuning"]
-    for record in sorted(records, key=lambda r: STAGES.index(r.get("stage", "model"))):
-        values.setdefault(record["dataset"], {}).setdefault(record["model"], {}).update(record["best"]["overrides"])
+def tuned_values(root: str | Path = TUNING_ROOT) -> dict[str, dict[str, Any]]:
+    """Winners of the tuning records under ``root``: ``{dataset: {model: overrides}}``, distilled
+    students per teacher (``{dataset: {model: {teacher: overrides}}}``), SA-MLP's paired no-mix included."""
+    values: dict[str, dict[str, Any]] = {}
+    for path in sorted(Path(root).rglob("*.json")):
+        record = read_json(path)
+        if record.get("kind") != "tuning" or "protocol" not in record:
+            continue
+        entry = values.setdefault(record["dataset"], {})
+        winners = {record["model"]: record["best"]["overrides"]}
+        if "paired" in record:
+            winners["sa-mlp-nomix"] = record["paired"]["sa-mlp-nomix"]["overrides"]
+        for model, overrides in winners.items():
+            if record.get("teacher"):
+                entry.setdefault(model, {})[record["teacher"]] = dict(overrides)
+            else:
+                entry[model] = dict(overrides)
     return values
 
 
-def write_tuned_section(values: Mapping[str, Mapping[str, Mapping[str, Any]]],
-                        path: str | Path | None = None, *, source: str = "results/tuning") -> Path:
+def write_tuned_section(values: Mapping[str, Mapping[str, Any]], path: str | Path | None = None, *,
+                        source: str = "results/tuning") -> Path:
     """Replace the ``tuned:`` section (the end of hyperparameters.yaml) with ``values``.
 
     Everything above the ``tuned:`` line, comments included, is kept as it is.
@@ -229,11 +255,15 @@ def write_tuned_section(values: Mapping[str, Mapping[str, Mapping[str, Any]]],
     if marker not in text:
         raise ValueError(f"{path} has no top-level 'tuned:' section to replace")
     head = text[:text.index(marker)].rstrip("\n")
-    body = yaml.safe_dump({"tuned": {d: {m: dict(o) for m, o in ms.items()} for d, ms in values.items()}},
-                          sort_keys=True, default_flow_style=None, width=110)
-    comment = (f"\n\n# Values chosen by `samlp-lite tune` on validation accuracy; the records with every candidate\n"
-               f"# are under {source}/. Regenerate with `samlp-lite tune --apply`.\n")
+    body = yaml.safe_dump({"tuned": {d: dict(ms) for d, ms in values.items()}}, sort_keys=True,
+                          default_flow_style=None, width=110)
+    comment = (f"\n\n# Values chosen by the tuning protocol (config/tuning.yaml) on validation only; the records\n"
+               f"# with every candidate are under {source}/. Regenerate with `samlp-lite tune --apply`.\n")
     text = head.rsplit("\n# Values chosen", 1)[0].rstrip("\n") + comment + body
     write_text_atomic(path, text)  # running experiments may read the file at any moment
     load_hyperparameters(path)
     return path
+
+
+STUDENTS_TUNED = tuple(n for n in students() if model_spec(n).in_tables and n not in PAIRED)
+"""The students the protocol tunes directly (SA-MLP without mixing comes with SA-MLP)."""

@@ -20,7 +20,7 @@ from samlp_lite.models.registry import (
 )
 from samlp_lite.models.students import SAMLP
 from samlp_lite.runtime import pick_device, seed_everything
-from samlp_lite.train.loop import FitResult, accuracy, fit_with_early_stopping
+from samlp_lite.train.loop import FitResult, fit_with_early_stopping
 from samlp_lite.train.losses import (
     combined_loss,
     draw_mixing,
@@ -28,6 +28,7 @@ from samlp_lite.train.losses import (
     mixing_kd_loss,
     teacher_probabilities,
 )
+from samlp_lite.train.metrics import accuracy, score, split_metrics
 
 if TYPE_CHECKING:
     from samlp_lite.data import GraphData
@@ -102,7 +103,7 @@ def _batch_loss(name: str, model: nn.Module, x: Tensor, adj: AdjacencyBatch | No
 def train_student(name: str, data: Data, train_idx: Tensor, val_idx: Tensor, test_idx: Tensor, num_classes: int,
                   config: RunConfig, teacher_logits: Tensor | None = None, *,
                   virtual_target: VirtualTargetFn | None = None, device: torch.device | str | None = None,
-                  progress: bool = True, desc: str | None = None) -> TrainedStudent:
+                  progress: bool = True, desc: str | None = None, metric: str = "accuracy") -> TrainedStudent:
     """Train a student with early stopping on validation accuracy.
 
     Transductively the KD term runs over every node of ``data`` (the observed graph in the
@@ -119,6 +120,7 @@ def train_student(name: str, data: Data, train_idx: Tensor, val_idx: Tensor, tes
         device: ``None`` picks CUDA when present.
         progress: progress bar.
         desc: progress-bar label.
+        metric: ``accuracy`` or ``roc_auc``: what selects the best epoch.
     """
     seed_everything(config.seed)
     device = pick_device(device if device is not None else config.device)
@@ -173,7 +175,7 @@ def train_student(name: str, data: Data, train_idx: Tensor, val_idx: Tensor, tes
 
     def validate() -> float:
         logits = predict(model, features, adjacency_device, val_idx.cpu())
-        return accuracy(logits, data.y[val_idx.cpu()])
+        return score(logits, data.y[val_idx.cpu()], metric)
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
@@ -197,8 +199,8 @@ def train_student_on_split(graph: "GraphData", student: str, split: int, config:
     virtual = virtual_target_from_teacher(teacher, graph.data, config) if config.mix_target == "teacher" else None
     trained = train_student(student, graph.data, s.train, s.val, s.test, graph.num_classes, config,
                             outputs.logits if outputs is not None else None, virtual_target=virtual, device=device,
-                            progress=progress, desc=desc)
-    return {"val_acc": trained.val_acc, "test_acc": trained.test_acc, "best_epoch": trained.fit.best_epoch}
+                            progress=progress, desc=desc, metric=graph.metric)
+    return {**split_metrics(graph, split, trained.logits), "best_epoch": trained.fit.best_epoch}
 
 
 def virtual_target_from_teacher(teacher: nn.Module | None, data: Data, config: RunConfig) -> VirtualTargetFn:

@@ -23,15 +23,15 @@ from samlp_lite.data.features import select_rows, to_model_features
 from samlp_lite.models.latent import LatentPredictor
 from samlp_lite.models.registry import architecture_of, uses_teacher
 from samlp_lite.models.students import SAMLP
-from samlp_lite.records import production_accuracy
 from samlp_lite.runtime import pick_device, seed_everything
 from samlp_lite.train.distill import (
     TrainedStudent,
     train_student,
     virtual_target_from_teacher,
 )
-from samlp_lite.train.loop import FitResult, accuracy, fit_with_early_stopping
+from samlp_lite.train.loop import FitResult, fit_with_early_stopping
 from samlp_lite.train.losses import kd_loss, teacher_probabilities
+from samlp_lite.train.metrics import evaluate, inductive_metrics, score
 from samlp_lite.train.soft_labels import TeacherOutputs
 
 
@@ -103,7 +103,8 @@ def _pairs_from_lists(neighbors: list[Tensor] | Tensor | None, num_new: int) -> 
 
 def train_latent_predictor(student: TrainedStudent, teacher_logits: Tensor, val_idx: Tensor, y: Tensor,
                            config: RunConfig, *, device: torch.device | str | None = None,
-                           progress: bool = True, desc: str = "stage 2") -> tuple[LatentPredictor, FitResult]:
+                           progress: bool = True, desc: str = "stage 2",
+                           metric: str = "accuracy") -> tuple[LatentPredictor, FitResult]:
     """Stage 2: fit ``g`` to the stage-1 structure pre-activations of observed nodes.
 
     Loss: ``stage2_mse_weight * MSE(g(x_i), W_A a_i + b_A) + stage2_kd_weight * KD(decode(g(x_i), W_X x_i + b_X), p_i)``
@@ -149,7 +150,7 @@ def train_latent_predictor(student: TrainedStudent, teacher_logits: Tensor, val_
         return loss.item()
 
     def validate() -> float:
-        return accuracy(predictor.decode(model, x_val).cpu(), y[val_idx])
+        return score(predictor.decode(model, x_val).cpu(), y[val_idx], metric)
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
@@ -185,20 +186,26 @@ def evaluate_inductive_student(graph: GraphData, student: str, split: int, confi
     virtual = (virtual_target_from_teacher(teacher, ind.observed_data, config)
                if config.mix_target == "teacher" and uses_teacher(student) else None)
     trained = train_student(student, ind.observed_data, s.train, s.val, s.test, graph.num_classes, config,
-                            outputs.logits, virtual_target=virtual, device=device, progress=progress, desc=desc)
+                            outputs.logits, virtual_target=virtual, device=device, progress=progress, desc=desc,
+                            metric=graph.metric)
     scorer = OnlineScorer(trained.model, trained.adjacency, sparse_features=config.sparse_features)
     x_held = graph.data.x[ind.held_out_nodes]
     y_held = graph.data.y[ind.held_out_nodes]
     probs, _ = scorer.score(x_held, edge_index=ind.held_out_edge_index)
-    metrics = {"val_acc": trained.val_acc, "tran_acc": trained.test_acc, "ind_acc": accuracy(probs, y_held),
+    metrics = {**inductive_metrics(ind, graph, split, trained.logits, probs, config.held_out_rate),
                "best_epoch": trained.fit.best_epoch}
     if architecture_of(student) == "sa-mlp" and trained.model.use_structure:
-        predictor, _ = train_latent_predictor(trained, outputs.logits, s.val, ind.observed_data.y, config,
-                                              device=device, progress=progress, desc=f"{desc or student} stage 2")
+        variants = [config.stage2_freeze] if not config.stage2_select else [True, False]
+        fitted = [train_latent_predictor(trained, outputs.logits, s.val, ind.observed_data.y,
+                                         config.replace(stage2_freeze=freeze), device=device, progress=progress,
+                                         desc=f"{desc or student} stage 2", metric=graph.metric)
+                  for freeze in variants]
+        best = max(range(len(fitted)), key=lambda i: fitted[i][1].best_val_acc)
+        predictor = fitted[best][0]
+        metrics["stage2_freeze"] = variants[best]
         scorer.latent_predictor = predictor
         isolated, _ = scorer.score(x_held, edge_index=torch.empty(2, 0, dtype=torch.long))
-        metrics["ind_isolated_acc"] = accuracy(isolated, y_held)
-    metrics["prod_acc"] = production_accuracy(metrics["tran_acc"], metrics["ind_acc"], config.held_out_rate)
+        metrics.update(evaluate(isolated, y_held, "ind_isolated", graph.metric))
     if return_scorer:
         metrics["scorer"] = scorer
     return metrics

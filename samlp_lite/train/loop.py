@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 from tqdm import tqdm
 
 
@@ -74,12 +74,3 @@ def fit_with_early_stopping(model: nn.Module, train_epoch: Callable[[int], float
     model.eval()
     return FitResult(best_epoch=best_epoch, best_val_acc=best_val, epochs_run=epoch,
                      history=history, wall_s=time.perf_counter() - start)
-
-
-def accuracy(logits: Tensor, y: Tensor) -> float:
-    """Fraction of rows of ``logits`` ``[n, C]`` whose argmax equals ``y`` ``[n]``."""
-    if logits.shape[0] != y.shape[0]:
-        raise ValueError(f"accuracy: {logits.shape[0]} predictions but {y.shape[0]} labels")
-    if y.numel() == 0:
-        return float("nan")
-    return float((logits.argmax(dim=-1) == y).float().mean())

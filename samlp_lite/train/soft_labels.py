@@ -16,8 +16,7 @@ from samlp_lite.train.cache import (
     load_soft_labels,
     save_soft_labels,
 )
-from samlp_lite.train.loop import accuracy
-
+from samlp_lite.train.metrics import inductive_metrics, split_metrics
 
 
 @dataclass
@@ -119,22 +118,19 @@ def get_teacher_outputs(graph: GraphData, teacher: str, split: int, config: RunC
     if setting == "transductive":
         s = graph.split(split)
         trained = train_teacher(teacher, graph.data, s.train, s.val, s.test, num_classes, config,
-                                device=device, progress=progress, desc=desc)
+                                device=device, progress=progress, desc=desc, metric=graph.metric)
         tensors = {"logits": trained.logits}
-        metrics = {"val_acc": trained.val_acc, "test_acc": trained.test_acc}
+        metrics = split_metrics(graph, split, trained.logits)
     else:
         s = ind.split
         trained = train_teacher(teacher, ind.observed_data, s.train, s.val, s.test, num_classes, config,
-                                device=device, progress=progress, desc=desc)
+                                device=device, progress=progress, desc=desc, metric=graph.metric)
         full_logits = trained.model.predict_all(
             graph.data, batch_size=4 * config.batch_size if config.batch_size > 0 else 0,
             sparse_features=config.sparse_features)
         held_out_logits = full_logits[ind.held_out_nodes]
-        tran = trained.test_acc
-        ind_acc = accuracy(held_out_logits, graph.data.y[ind.held_out_nodes])
         tensors = {"logits": trained.logits, "held_out_logits": held_out_logits}
-        metrics = {"val_acc": trained.val_acc, "tran_acc": tran, "ind_acc": ind_acc,
-                   "prod_acc": production_accuracy(tran, ind_acc, config.held_out_rate)}
+        metrics = inductive_metrics(ind, graph, split, trained.logits, held_out_logits, config.held_out_rate)
     metrics.update(wall_s=time.perf_counter() - start, best_epoch=trained.fit.best_epoch,
                    epochs_run=trained.fit.epochs_run)
     tensors.update({MODEL_PREFIX + name: value for name, value in trained.model.state_dict().items()})

@@ -14,7 +14,8 @@ from samlp_lite.data.features import to_model_features
 from samlp_lite.data.sampling import InNeighbors, neighbor_batches
 from samlp_lite.models.teachers import Teacher, build_teacher
 from samlp_lite.runtime import pick_device, seed_everything
-from samlp_lite.train.loop import FitResult, accuracy, fit_with_early_stopping
+from samlp_lite.train.loop import FitResult, fit_with_early_stopping
+from samlp_lite.train.metrics import accuracy, score
 
 
 @dataclass
@@ -37,8 +38,8 @@ class TrainedTeacher:
 
 def train_teacher(name: str, data: Data, train_idx: Tensor, val_idx: Tensor, test_idx: Tensor,
                   num_classes: int, config: RunConfig, *, device: torch.device | str | None = None,
-                  progress: bool = True, desc: str | None = None) -> TrainedTeacher:
-    """Train a teacher with early stopping on validation accuracy.
+                  progress: bool = True, desc: str | None = None, metric: str = "accuracy") -> TrainedTeacher:
+    """Train a teacher with early stopping on the validation metric (accuracy, or ROC AUC).
 
     Args:
         name: ``gcn``, ``sage``, ``gat`` or ``appnp``.
@@ -49,6 +50,7 @@ def train_teacher(name: str, data: Data, train_idx: Tensor, val_idx: Tensor, tes
         device: ``None`` picks CUDA when present.
         progress: show a progress bar.
         desc: progress-bar label.
+        metric: ``accuracy`` or ``roc_auc``: what selects the best epoch.
     """
     seed_everything(config.seed)
     device = pick_device(device if device is not None else config.device)
@@ -71,7 +73,7 @@ def train_teacher(name: str, data: Data, train_idx: Tensor, val_idx: Tensor, tes
             return loss.item()
 
         def validate() -> float:
-            return accuracy(model(x, edge_index)[val_idx], y[val_idx])
+            return score(model(x, edge_index)[val_idx], y[val_idx], metric)
     else:
         fanouts = list(config.fanouts)[: config.num_layers]
         in_neighbors = InNeighbors.from_edge_index(data.edge_index, data.num_nodes)
@@ -92,7 +94,7 @@ def train_teacher(name: str, data: Data, train_idx: Tensor, val_idx: Tensor, tes
 
         def validate() -> float:
             logits = model.predict_all(data, batch_size=4 * config.batch_size, device=device)
-            return accuracy(logits[val_idx.cpu()], data.y[val_idx.cpu()])
+            return score(logits[val_idx.cpu()], data.y[val_idx.cpu()], metric)
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
