@@ -31,10 +31,24 @@ def test_side_by_side_and_claims():
     row = ours.set_index(["model", "dataset"]).loc[("gcn", "chameleon")]
     assert row["ours"] == 61.0 and row["diff"] == round(61.0 - 64.82, 2)
     claims = check_claims(records, teachers=["gcn"]).set_index("claim")
-    assert claims.loc["SA-MLP >= teacher", "holds"]
-    assert not claims.loc["SA-MLP > GLNN", "holds"]
-    assert claims.loc["SA-MLP >= LINKX (published)", "holds"]
-    assert claims.loc["ind (online) >= GLNN", "holds"] and not claims.loc["ind (isolated) >= GLNN", "holds"]
-    assert claims.loc["ind (isolated, stage-2 fine-tune) >= GLNN", "sa-mlp"] == 51.0
-    assert claims.loc["ind (isolated, stage-2 fine-tune) >= GLNN", "holds"]
+    teacher = claims.loc["SA-MLP beats its teacher"]
+    assert teacher["diff"] == 9.0 and teacher["n"] == 2 and teacher["wins"] == 2
+    assert claims.loc["SA-MLP beats GLNN", "verdict"] == "worse"  # -2 points on both splits: no spread, significant
+    assert claims.loc["SA-MLP reaches LINKX (published, unpaired)", "verdict"] == "above"
+    assert claims.loc["held-out nodes: online SA-MLP beats GLNN", "verdict"] == "better"
+    assert claims.loc["held-out nodes: isolated SA-MLP beats GLNN", "verdict"] == "worse"
+    finetune = claims.loc["held-out nodes: isolated SA-MLP (stage-2 fine-tune) beats GLNN"]
+    assert finetune["sa-mlp"] == 51.0 and finetune["diff"] == 1.0
     assert "mixing helps" not in claims.index
+
+
+def test_paired_comparison_reports_noise_as_no_difference():
+    from samlp_lite.report.reference import paired_comparison
+
+    a = _record("sa-mlp", "cora", "sage", test_acc=[0.80, 0.82, 0.79, 0.81])
+    b = _record("sa-mlp-nomix", "cora", "sage", test_acc=[0.81, 0.80, 0.80, 0.80])
+    a["splits"] = b["splits"] = [0, 1, 2, 3]
+    test = paired_comparison(a, b, "test_acc")
+    assert test["verdict"] == "no significant difference" and test["n"] == 4 and test["p_t"] > 0.05
+    b["splits"] = [4, 5, 6, 7]
+    assert paired_comparison(a, b, "test_acc") is None  # nothing to pair
