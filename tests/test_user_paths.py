@@ -82,3 +82,17 @@ def test_help_does_not_import_torch():
     code = "import sys; from samlp_lite.cli import build_parser; build_parser(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.slow
+def test_advice_never_puts_the_student_below_the_mlp_where_structure_misleads(tmp_cache):
+    from samlp_lite.runs.advice import advise
+
+    # random structure (homophily 1/C) and strong features: neighbour averaging dilutes the signal
+    graph = make_csbm(num_nodes=300, num_classes=3, avg_degree=8, num_features=16, homophily=0.33,
+                      feature_signal=2.0, num_splits=1, seed=2)
+    advice = advise(graph, "sa-mlp", overrides={"max_epochs": 60, "patience": 30, "hidden": 32}, echo=lambda s: None)
+    assert advice.mlp_val > max(advice.val["sage"], advice.val["gcn"])  # the teachers are misled here
+    assert advice.overrides["lam"] >= 0.7  # so the student leans on the labels
+    assert advice.student_val >= advice.mlp_val
+    assert advice.command("g.npz", "sa-mlp").startswith("samlp-lite distill --dataset g.npz --student sa-mlp")

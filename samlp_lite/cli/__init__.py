@@ -7,12 +7,12 @@ import sys
 
 # Each module defines ``register(subparsers)``, which adds its sub-command and sets
 # ``func`` on the parser to a callable taking the parsed arguments and returning an exit code.
-COMMAND_MODULES = ["data", "teacher", "distill", "tune", "book", "bench", "reproduce", "results"]
+COMMAND_MODULES = ["data", "teacher", "distill", "advise", "tune", "book", "bench", "reproduce", "results"]
 
 
 _TINY = "split 0 only, 5 epochs (the smoke: section of hyperparameters.yaml), records under results/smoke/"
 SMOKE_NOTES = {
-    "teacher": _TINY, "distill": _TINY, "tune": _TINY, "reproduce": "tiny cells, " + _TINY,
+    "teacher": _TINY, "distill": _TINY, "tune": _TINY, "advise": _TINY, "reproduce": "tiny cells, " + _TINY,
     "bench": "one tiny graph (csbm-2k) instead of the graphs asked for, 2 timed repeats, records under "
              "results/smoke/",
     "results": "tables of the smoke records (results/smoke/)",
