@@ -28,8 +28,8 @@ from torch import Tensor
 
 from samlp_lite.config import resolve_config
 from samlp_lite.data import GraphData, is_graph_file, load_dataset, make_csbm
-from samlp_lite.serve import DEFAULT_GRAPHS, REAL_GRAPHS, SMOKE_GRAPH, SYNTHETIC_GRAPHS  # noqa: F401
 from samlp_lite.records import check_output_path, provenance, write_json_atomic
+from samlp_lite.serve import DEFAULT_GRAPHS, REAL_GRAPHS, SMOKE_GRAPH, SYNTHETIC_GRAPHS  # noqa: F401
 from samlp_lite.serve.measure import (
     MEMORY_METHOD,
     TimingPolicy,

@@ -39,11 +39,10 @@ from samlp_lite.data.features import select_rows
 from samlp_lite.models.registry import make_student, model_spec
 from samlp_lite.models.students import MLP, SAMLP, LINKXStudent
 from samlp_lite.models.teachers import build_teacher
+from samlp_lite.serve import MODELS, STUDENT_MODELS, TEACHER_MODELS  # noqa: E402,F401 (re-exported)
 from samlp_lite.serve.base import Server
 from samlp_lite.serve.store import GraphStore, gather_rows
 from samlp_lite.serve.teachers import LAYERWISE_CHUNK, TeacherServer  # noqa: F401 (LAYERWISE_CHUNK is re-exported)
-
-from samlp_lite.serve import MODELS, STUDENT_MODELS, TEACHER_MODELS  # noqa: E402,F401 (re-exported)
 
 GATHERS: dict[str, tuple[str, ...]] = {
     name: ("full", "sampled") if model_spec(name).reads == "neighbourhood" else (model_spec(name).reads,)
