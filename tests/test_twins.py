@@ -74,3 +74,21 @@ def test_every_record_carries_the_twin_split(setting, tmp_cache):
         "ind_twin_share", "ind_acc_twin", "ind_acc_no_twin")
     for record in (student, teacher):
         assert all(len(record[k]) == 2 for k in keys), sorted(record)
+
+
+def test_census_and_twin_table_from_records():
+    from samlp_lite.report.leakage import census_summary, twin_census, twin_table
+
+    edge_index, y = _twin_graph()
+    x = torch.eye(6)
+    splits = [type(random_splits(y, 1)[0])(torch.tensor([0, 3]), torch.tensor([5]), torch.tensor([1, 2, 4]))]
+    graph = make_graph("toy", x, y, edge_index, splits, source="t")
+    census = twin_census(graph)
+    assert census.loc[0, "twin_share"] == pytest.approx(1 / 3) and census.loc[0, "lookup_acc"] == 1.0
+    assert census.loc[0, "feature_twin_share"] == 0.0 and list(census_summary([graph]).index) == ["toy"]
+    record = {"kind": "accuracy", "dataset": "toy", "model": "sa-mlp", "teacher": "sage", "setting": "transductive",
+              "splits": [0, 1], "test_acc": [0.5, 0.7], "test_acc_twin": [1.0, 0.9], "test_acc_no_twin": [0.4, None],
+              "provenance": {"date": "x"}}
+    table = twin_table([record], ["toy"], models=("sa-mlp",))
+    row = table.loc[("toy", "SA-MLP")]
+    assert row["twin"] == pytest.approx(95.0) and row["no twin"] == pytest.approx(40.0) and row["all"] == pytest.approx(60.0)

@@ -1,0 +1,100 @@
+"""How much of a result a leak could explain: row twins per split, the twin-lookup baseline,
+and every model's accuracy on twin and non-twin test nodes (from the records).
+
+A *row twin* of an evaluation node is a training node with the same non-empty adjacency row
+(:mod:`samlp_lite.data.twins`). Copying a twin's label needs no learning; a structure-aware
+student can do it, a feature-only one cannot. The tables here separate the two parts.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+from samlp_lite.data import GraphData
+from samlp_lite.data.twins import feature_hashes, find_twins, row_hashes, twin_lookup_accuracy
+from samlp_lite.models.registry import label_of, model_spec
+from samlp_lite.records import mean_std, pick_record
+
+
+def twin_census(graph: GraphData, splits: Iterable[int] | None = None) -> pd.DataFrame:
+    """One row per split: the share of test nodes with a training row twin, how often the twins'
+    majority label is right (the twin-lookup baseline, on twin nodes), and the share with a
+    training *feature* twin (identical non-zero feature rows), all as fractions."""
+    rows_hash = row_hashes(graph.data.edge_index, graph.num_nodes)
+    features_hash = feature_hashes(graph.data.x)
+    rows = []
+    for split in (splits if splits is not None else range(graph.num_splits)):
+        s = graph.split(split)
+        twins = find_twins(rows_hash, graph.data.y, s.train, s.test)
+        feature_twins = find_twins(features_hash, graph.data.y, s.train, s.test)
+        rows.append({"split": split, "twin_share": twins.share, "lookup_acc": twin_lookup_accuracy(twins, graph.data.y),
+                     "feature_twin_share": feature_twins.share,
+                     "both_share": float((twins.is_twin & feature_twins.is_twin).float().mean())})
+    return pd.DataFrame(rows)
+
+
+def census_summary(graphs: Sequence[GraphData]) -> pd.DataFrame:
+    """:func:`twin_census` averaged over splits, one row per graph (fractions)."""
+    frames = []
+    for graph in graphs:
+        census = twin_census(graph)
+        frames.append({"dataset": graph.name, **census.drop(columns="split").mean(numeric_only=True).to_dict(),
+                       "twin_share_min": census["twin_share"].min(), "twin_share_max": census["twin_share"].max()})
+    return pd.DataFrame(frames).set_index("dataset")
+
+
+def twin_table(records: Iterable[dict], datasets: Sequence[str], teacher: str = "sage",
+               models: Sequence[str] = ("mlp", "glnn", "linkx", "sa-mlp-nomix", "sa-mlp"),
+               setting: str = "transductive") -> pd.DataFrame:
+    """Mean test accuracy (percent) of each model on twin and non-twin test nodes, per dataset.
+
+    Rows: (dataset, model) with the teacher first; columns ``twin``, ``no twin``, ``gap``
+    (twin minus non-twin) and ``all``. Inductive tables (``setting="inductive"``) use the
+    held-out nodes. Records without the twin fields are left out.
+    """
+    records = list(records)
+    prefix = "test" if setting == "transductive" else "ind"
+    rows, index = [], []
+    for dataset in datasets:
+        for model in [teacher, *models]:
+            owner = teacher if model != teacher and model_spec(model).uses_teacher else None
+            record = pick_record(records, dataset=dataset, model=model, teacher=owner, setting=setting)
+            if record is None or not record.get(f"{prefix}_acc_twin"):
+                continue
+            twin = _mean_of(record[f"{prefix}_acc_twin"])
+            other = _mean_of(record[f"{prefix}_acc_no_twin"])
+            rows.append({"twin": twin, "no twin": other, "gap": twin - other, "all": _mean_of(record[f"{prefix}_acc"])})
+            index.append((dataset, label_of(model)))
+    return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["dataset", "model"]) if index else None,
+                        columns=["twin", "no twin", "gap", "all"])
+
+
+def _mean_of(values: Sequence[float | None]) -> float:
+    present = [v for v in values if v is not None]
+    return 100 * mean_std(present)[0] if present else float("nan")
+
+
+def lookup_vs_models(graph: GraphData, records: Iterable[dict], teacher: str = "sage") -> dict[str, float]:
+    """On one dataset: the twin-lookup baseline's accuracy on twin test nodes next to SA-MLP's and
+    GLNN's accuracy there (percent, mean over the records' splits)."""
+    census = twin_census(graph)
+    records = list(records)
+    out = {"lookup (twin nodes)": 100 * census["lookup_acc"].mean()}
+    for model in ("sa-mlp", "glnn"):
+        record = pick_record(records, dataset=graph.name, model=model, teacher=teacher, setting="transductive")
+        if record and record.get("test_acc_twin"):
+            out[f"{label_of(model)} (twin nodes)"] = _mean_of(record["test_acc_twin"])
+    return out
+
+
+def agreement_with_twins(graph: GraphData, split: int = 0) -> float:
+    """How often a test node with a row twin shares the label of (the majority of) its training twins."""
+    s = graph.split(split)
+    twins = find_twins(row_hashes(graph.data.edge_index, graph.num_nodes), graph.data.y, s.train, s.test)
+    if not bool(twins.is_twin.any()):
+        return float("nan")
+    return float((twins.lookup[twins.is_twin] == graph.data.y[twins.nodes[twins.is_twin]]).float().mean())
+
+
+__all__ = ["agreement_with_twins", "census_summary", "lookup_vs_models", "twin_census", "twin_table"]
