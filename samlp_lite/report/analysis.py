@@ -6,7 +6,8 @@ Everything here is data logic; figures live in :mod:`samlp_lite.report.plotting`
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -14,8 +15,13 @@ from torch import Tensor
 
 from samlp_lite.data import GraphData
 
-__all__ = ["binned_means", "duplicate_feature_leakage", "homophily_sweep", "local_homophily",
-           "receptive_field_sizes", "samlp_multiply_adds", "student_parts"]
+if TYPE_CHECKING:
+    from samlp_lite.models.students import SAMLPOutput
+    from samlp_lite.train.distill import TrainedStudent
+
+__all__ = ["GateReading", "binned_means", "duplicate_feature_leakage", "gate_summary", "gate_vs_local_homophily",
+           "homophily_sweep", "local_homophily", "read_gate", "receptive_field_sizes", "samlp_multiply_adds",
+           "student_parts"]
 
 
 def local_homophily(edge_index: Tensor, y: Tensor, num_nodes: int | None = None) -> Tensor:
@@ -258,3 +264,119 @@ def homophily_sweep(homophilies: Sequence[float], models: Iterable[str] = ("mlp"
             rows.append({"homophily": float(h), "edge_homophily": measured, "model": model,
                          "val_acc": trained.val_acc, "test_acc": trained.test_acc})
     return pd.DataFrame(rows)
+
+
+@dataclass
+class GateReading:
+    """A distilled SA-MLP and what it computes for every node (see :func:`read_gate`).
+
+    Attributes:
+        trained: the trained student (model, logits, accuracies, adjacency rows).
+        parts: :func:`student_parts` of every node: ``alpha [N]``, head logits, embeddings.
+        teacher_logits: ``[N, C]`` logits of the teacher it learned from.
+    """
+
+    trained: "TrainedStudent"
+    parts: "SAMLPOutput"
+    teacher_logits: Tensor
+
+
+def read_gate(graph: GraphData, *, teacher: str = "sage", split: int = 0, teacher_overrides: Mapping | None = None,
+              student_overrides: Mapping | None = None, model: str = "sa-mlp", progress: bool = False) -> GateReading:
+    """Distil SA-MLP from a teacher on one split and read its gate ``alpha_i`` for every node.
+
+    The teacher comes from the soft-label cache when it is there. After training, one pass
+    over all nodes with ``return_parts=True`` (eval mode, so ``alpha`` is deterministic).
+
+    Args:
+        graph: the dataset.
+        teacher: the GNN whose soft labels the student learns (default ``sage``).
+        split: split index (default 0).
+        teacher_overrides, student_overrides: config keys of the teacher and of the student.
+        model: an SA-MLP variant with a gate (default ``sa-mlp``).
+        progress: show progress bars.
+
+    Raises:
+        AssertionError: the read-out disagrees with the trainer's logits or the gate leaves [0, 1].
+    """
+    from samlp_lite.config import resolve_config
+    from samlp_lite.train.distill import train_student
+    from samlp_lite.train.soft_labels import get_teacher_outputs
+
+    teacher_config = resolve_config(graph.name, teacher, teacher_overrides)
+    teacher_logits = get_teacher_outputs(graph, teacher, split, teacher_config, progress=progress).logits
+    s = graph.split(split)
+    config = resolve_config(graph.name, model, student_overrides)
+    trained = train_student(model, graph.data, s.train, s.val, s.test, graph.num_classes, config,
+                            teacher_logits=teacher_logits, progress=progress)
+    parts = student_parts(trained.model, trained.features, trained.adjacency)
+    if parts.alpha is None:
+        raise ValueError(f"{model!r} has no gate (combine={config.combine!r}); read_gate needs combine=gate")
+    assert parts.alpha.shape == (graph.num_nodes,)
+    assert bool(((parts.alpha >= 0) & (parts.alpha <= 1)).all()), "the gate is a sigmoid"
+    assert torch.allclose(parts.logits, trained.logits, atol=1e-5), "same forward pass as the trainer's"
+    return GateReading(trained=trained, parts=parts, teacher_logits=teacher_logits)
+
+
+def _agreement(a: Tensor, b: Tensor) -> float:
+    return float((a == b).float().mean()) if a.numel() else float("nan")
+
+
+def gate_summary(graph: GraphData, reading: GateReading, split: int = 0) -> dict[str, float]:
+    """Accuracy of SA-MLP's output and of each head alone, and how often each head agrees with the teacher.
+
+    Args:
+        graph: the dataset the reading was made on.
+        reading: from :func:`read_gate`.
+        split: the split whose test nodes the accuracies use.
+
+    Returns:
+        dict with ``edge_homophily``, ``teacher test acc``, ``SA-MLP test acc``, ``structure head
+        test acc``, ``feature head test acc``, ``structure head = teacher`` and ``feature head =
+        teacher`` (shares of all nodes whose head argmax is the teacher's), ``mean alpha`` and
+        ``std alpha``; all fractions.
+    """
+    from samlp_lite.data import graph_statistics
+
+    parts = reading.parts
+    test, y, teacher_class = graph.split(split).test, graph.data.y, reading.teacher_logits.argmax(1)
+    structure, features = parts.z_structure.argmax(1), parts.z_features.argmax(1)
+    return {"edge_homophily": graph_statistics(graph)["edge_homophily"],
+            "teacher test acc": _agreement(teacher_class[test], y[test]),
+            "SA-MLP test acc": float(reading.trained.test_acc),
+            "structure head test acc": _agreement(structure[test], y[test]),
+            "feature head test acc": _agreement(features[test], y[test]),
+            "structure head = teacher": _agreement(structure, teacher_class),
+            "feature head = teacher": _agreement(features, teacher_class),
+            "mean alpha": float(parts.alpha.mean()), "std alpha": float(parts.alpha.std())}
+
+
+def gate_vs_local_homophily(alpha: Tensor, local: Tensor, degree: Tensor) -> dict[str, float]:
+    """Whether a graph's per-node gate follows local homophily (or degree).
+
+    Args:
+        alpha: ``[N]`` gate values.
+        local: ``[N]`` local homophily from :func:`local_homophily` (NaN for isolated nodes,
+            which are left out of everything but the overall mean and std).
+        degree: ``[N]`` node degrees.
+
+    Returns:
+        dict with ``mean alpha``, ``std alpha``, ``mean alpha, h_i < 0.5``, ``mean alpha,
+        h_i >= 0.5`` (NaN when a group is empty), and the Spearman rank correlations
+        ``Spearman(alpha, h_i)`` and ``Spearman(alpha, degree)`` (NaN when undefined).
+    """
+    import pandas as pd
+
+    alpha, local, degree = (torch.as_tensor(t, dtype=torch.float64).reshape(-1) for t in (alpha, local, degree))
+    if not alpha.shape == local.shape == degree.shape:
+        raise ValueError(f"alpha, local and degree must have one value per node, got {alpha.numel()}, "
+                         f"{local.numel()} and {degree.numel()}")
+    known = ~local.isnan()
+    low, high = known & (local < 0.5), known & (local >= 0.5)
+    frame = pd.DataFrame({"alpha": alpha[known].numpy(), "h": local[known].numpy(), "degree": degree[known].numpy()})
+    spearman = frame.corr(method="spearman")
+    return {"mean alpha": float(alpha.mean()), "std alpha": float(alpha.std()),
+            "mean alpha, h_i < 0.5": float(alpha[low].mean()) if low.any() else float("nan"),
+            "mean alpha, h_i >= 0.5": float(alpha[high].mean()) if high.any() else float("nan"),
+            "Spearman(alpha, h_i)": float(spearman.loc["alpha", "h"]),
+            "Spearman(alpha, degree)": float(spearman.loc["alpha", "degree"])}

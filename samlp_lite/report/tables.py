@@ -8,6 +8,7 @@ renders a table. :func:`per_split_table` and :func:`per_split_figure` show one r
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import pandas as pd
@@ -298,3 +299,108 @@ def table_frame(records: Iterable[dict], setting: str = "transductive", teacher:
                 mean, std = mean_std(record[metric])
                 rows.append({"dataset": dataset, "model": label_of(model), metric: mean, "std": std})
     return pd.DataFrame(rows, columns=["dataset", "model", metric, "std"])
+
+
+def mean_accuracy(records: Iterable[dict], setting: str = "transductive", teacher: str | None = "sage",
+                  metric: str | None = None, *, models: Sequence[str] = TABLE_MODELS,
+                  datasets: Sequence[str] | None = None) -> pd.DataFrame:
+    """The means behind :func:`accuracy_table` as numbers (fractions), for prose and checks.
+
+    Args:
+        records: accuracy records.
+        setting: ``transductive`` or ``inductive``.
+        teacher: the teacher row and the teacher of the students that learn from one.
+        metric: record key (default ``test_acc`` transductive, ``prod_acc`` inductive).
+        models: student rows after the teacher's (registry names).
+        datasets: columns to keep, in this order (default: every dataset with a record).
+
+    Returns:
+        A DataFrame indexed by registry model name (the teacher first), one column per
+        dataset; NaN where no record exists.
+    """
+    records = [r for r in records if r.get("kind") == "accuracy" and r.get("setting") == setting]
+    metric = metric or ("test_acc" if setting == "transductive" else "prod_acc")
+    rows = ([teacher] if teacher else []) + [m for m in models if teacher or not _uses_teacher(m)]
+    columns = list(datasets) if datasets is not None else _dataset_order(r["dataset"] for r in records)
+    frame = pd.DataFrame(float("nan"), index=pd.Index(rows, name="model"), columns=columns, dtype=float)
+    for model in rows:
+        owner = teacher if model != teacher and _uses_teacher(model) else None
+        for dataset in columns:
+            record = pick_record(records, dataset=dataset, model=model, teacher=owner, setting=setting)
+            if record is not None and record.get(metric):
+                frame.loc[model, dataset] = mean_std(record[metric])[0]
+    return frame
+
+
+def percent_style(frame: pd.DataFrame, columns: Sequence[Any] | None = None, *, decimals: int = 1,
+                  signed: bool = False, index: bool = True, na_rep: str = MISSING) -> Any:
+    """A pandas ``Styler`` that shows fractions as percentages.
+
+    Args:
+        frame: the table (fractions, e.g. 0.8123).
+        columns: the columns to format (default all).
+        decimals: places after the point (``81.2%`` for 1).
+        signed: prefix ``+`` on gains (``+1.5%``).
+        index: ``False`` hides the index (for a frame whose index is a bare 0..n-1).
+        na_rep: what a missing value shows.
+    """
+    spec = f"{{:{'+' if signed else ''}.{decimals}%}}"
+    styler = frame.style.format(spec, subset=list(columns) if columns is not None else None, na_rep=na_rep)
+    # numeric index values read 0.5, not 0.500000; headers such as "h_i < 0.5" are escaped
+    styler = styler.format_index(lambda value: f"{value:g}" if isinstance(value, float) else str(value), axis=0,
+                                 escape="html")
+    styler = styler.format_index(escape="html", axis=1)
+    return styler if index else styler.hide(axis="index")
+
+
+def load_tuning_records(root: str | Path = "results") -> list[dict]:
+    """The hyperparameter-search records (``kind: tuning``) under ``root``, any depth, sorted by path.
+
+    Written by ``samlp-lite tune`` (:mod:`samlp_lite.runs.tuning`): per candidate its
+    ``overrides`` and mean ``val_acc`` and ``test_acc`` over the searched splits. Each record
+    gets a ``"_path"``; smoke records (under ``smoke/``) are skipped.
+    """
+    from samlp_lite.records import read_json
+
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for path in sorted(root.rglob("*.json")):
+        if path.name.startswith(".") or path.name.endswith(".partial.json") or SMOKE_DIR in path.relative_to(root).parts:
+            continue
+        record = read_json(path)
+        if isinstance(record, dict) and record.get("kind") == "tuning":
+            found.append({**record, "_path": str(path)})
+    return found
+
+
+def sensitivity_table(tuning: Iterable[dict], key: str, *, model: str = "sa-mlp", teacher: str | None = "sage",
+                      metric: str = "val_acc") -> pd.DataFrame:
+    """How one searched config key moves accuracy, from tuning records: one row per value, one column per dataset.
+
+    Only records of ``model`` (and ``teacher``) whose candidates try more than one value of
+    ``key`` count; a cell is the best ``metric`` among the candidates with that value (the
+    other searched keys at their best), as a fraction. Missing cells are NaN.
+    """
+    cells: dict[str, dict[Any, float]] = {}
+    for record in tuning:
+        if record.get("model") != model or (teacher is not None and record.get("teacher") != teacher):
+            continue
+        candidates = [c for c in record.get("candidates", []) if key in c.get("overrides", {})]
+        if len({repr(c["overrides"][key]) for c in candidates}) < 2:
+            continue
+        column = cells.setdefault(record["dataset"], {})
+        for candidate in candidates:
+            value, score = candidate["overrides"][key], candidate.get(metric)
+            if score is not None and (value not in column or score > column[value]):
+                column[value] = float(score)
+    if not cells:
+        return pd.DataFrame(index=pd.Index([], name=key))
+    table = pd.DataFrame(cells)
+    table = table.reindex(columns=_dataset_order(table.columns))
+    try:
+        table = table.sort_index()
+    except TypeError:
+        pass
+    return table.rename_axis(key)
