@@ -129,8 +129,13 @@ def _source(cell: dict) -> str:
     return "".join(cell["source"])
 
 
-def test_there_are_ten_notebooks():
-    assert len(NOTEBOOKS) == 10, [p.name for p in NOTEBOOKS]
+def test_every_book_notebook_and_the_batch_notebook_are_checked():
+    import yaml
+
+    toc = yaml.safe_load((Path(__file__).resolve().parent.parent / "_toc.yml").read_text())
+    listed = {c["file"].split("/")[-1] for part in toc["parts"] for c in part["chapters"] if c["file"].startswith("notebooks/")}
+    names = {p.stem for p in NOTEBOOKS}
+    assert listed <= names and "experiment" in names, sorted(listed - names)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
