@@ -92,3 +92,24 @@ def test_census_and_twin_table_from_records():
     table = twin_table([record], ["toy"], models=("sa-mlp",))
     row = table.loc[("toy", "SA-MLP")]
     assert row["twin"] == pytest.approx(95.0) and row["no twin"] == pytest.approx(40.0) and row["all"] == pytest.approx(60.0)
+
+
+def test_the_gain_verdict_follows_the_paired_tests():
+    from samlp_lite.report.leakage import gain_verdict, heterophily_gain
+
+    def rec(model, dataset, **metrics):
+        return {"kind": "accuracy", "dataset": dataset, "model": model, "teacher": "sage",
+                "setting": "transductive", "splits": [0, 1, 2, 3], "provenance": {"date": "x"}, **metrics}
+
+    up, flat = [0.70, 0.72, 0.71, 0.73], [0.60, 0.61, 0.59, 0.60]
+    leaky = [rec("sa-mlp", "chameleon", test_acc=up, test_acc_no_twin=up),
+             rec("glnn", "chameleon", test_acc=flat, test_acc_no_twin=flat)]
+    free = [rec("sa-mlp", "chameleon-filtered", test_acc=up), rec("glnn", "chameleon-filtered", test_acc=flat)]
+    assert gain_verdict(heterophily_gain(leaky)) == "not measured yet"
+    assert gain_verdict(heterophily_gain(leaky + free)) == "real"
+    copied = [rec("sa-mlp", "chameleon", test_acc=up, test_acc_no_twin=flat),
+              rec("glnn", "chameleon", test_acc=flat, test_acc_no_twin=up),
+              rec("sa-mlp", "chameleon-filtered", test_acc=flat), rec("glnn", "chameleon-filtered", test_acc=up)]
+    gain = heterophily_gain(copied)
+    assert gain.loc[("chameleon", "all test nodes"), "verdict"] == "better"
+    assert gain_verdict(gain) == "an artefact of the leak"
