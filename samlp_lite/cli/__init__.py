@@ -7,7 +7,7 @@ import sys
 
 # Each module defines ``register(subparsers)``, which adds its sub-command and sets
 # ``func`` on the parser to a callable taking the parsed arguments and returning an exit code.
-COMMAND_MODULES = ["data", "teacher", "distill", "advise", "tune", "book", "bench", "reproduce", "results"]
+COMMAND_MODULES = ["data", "teacher", "distill", "advise", "tune", "book", "bench", "reproduce", "results", "scale"]
 
 
 _TINY = "split 0 only, 5 epochs (the smoke: section of hyperparameters.yaml), records under results/smoke/"

@@ -41,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", dest="json_path", default=None, metavar="PATH",
                         help="record path; may contain {graph}, or be a folder "
                              "(default results/latency/{graph}.json)")
+    parser.add_argument("--degrees", type=_csv, default=None, metavar="K,K,...",
+                        help="degree sweep: benchmark each csbm-<size> graph at these average degrees "
+                             "(e.g. 5,10,20,50; graphs csbm-<size>-deg<k>) and write one latency-sweep record "
+                             "per size (default results/latency/sweeps/csbm-<size>-degree.json; --json sets it)")
+    parser.add_argument("--model-set", dest="model_overrides", action="append", default=[], metavar="MODEL:KEY=VALUE",
+                        help="override a config key for one model, e.g. --model-set sage:hidden=256")
     parser.add_argument("--plot", default=None, metavar="PATH",
                         help="write the latency-vs-size figure to PATH and the speed-up figure to "
                              "PATH with '-speedup' before the suffix (PNG, PDF or SVG)")
@@ -83,8 +89,16 @@ def run(args: argparse.Namespace) -> int:
               f"(not {args.repeats}) and a 0.5 s budget", file=sys.stderr)
         graphs, policy = [SMOKE_GRAPH], TimingPolicy(warmup=1, repeats=2, min_repeats=2, budget_s=0.5)
     torch.set_num_threads(args.threads)
+    model_overrides: dict[str, dict] = {}
+    for item in args.model_overrides:
+        model, sep, assignment = item.partition(":")
+        if not sep or model not in models:
+            raise UserError(f"--model-set {item!r}: write MODEL:KEY=VALUE with MODEL one of {models}")
+        model_overrides.setdefault(model, {}).update(parse_overrides([assignment]))
     options = BenchOptions(models=models, batch_sizes=batch_sizes, policy=policy, device=str(device),
-                           overrides=parse_overrides(args.overrides))
+                           overrides=parse_overrides(args.overrides), model_overrides=model_overrides)
+    if args.degrees:
+        return _run_sweeps(graphs, args, options)
     written = run_bench(graphs, options, json_path=args.json_path, progress=not args.quiet)
     for path, record in written:
         if not args.quiet:
@@ -98,6 +112,45 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"wrote {plot.with_suffix(plot.suffix or '.png')} (and its -speedup figure when a "
                   "teacher was benchmarked)")
+    return 0
+
+
+def _run_sweeps(graphs: list[str], args: argparse.Namespace, options) -> int:
+    from samlp_lite.cli import UserError
+    from samlp_lite.records import record_path
+    from samlp_lite.serve.bench import csbm_size, run_degree_sweep, sweep_table
+
+    try:
+        degrees = [float(d) for d in args.degrees]
+    except ValueError:
+        raise UserError(f"--degrees takes numbers, got {','.join(args.degrees)}") from None
+    if any(csbm_size(g) is None for g in graphs):
+        raise UserError("--degrees sweeps synthetic graphs only: give --graphs csbm-<size>, e.g. csbm-2m")
+    sizes = [b for b in options.batch_sizes if b != "all"]
+    if not sizes:
+        raise UserError("--degrees needs at least one batch size that is not 'all'")
+    batch = 256 if 256 in sizes else sizes[0]
+    sweeps = []
+    for graph in graphs:
+        path, sweep = run_degree_sweep(graph, degrees, options, json_path=args.json_path, progress=not args.quiet)
+        sweeps.append(sweep)
+        if not args.quiet:
+            print(f"\n{sweep['graph']}: batch {batch}, median ms by average degree")
+            print("| degree | MLP | structure lookup | SA-MLP | floor | SA-MLP/floor | SA-MLP/MLP | SAGE full | SAGE/SA-MLP |")
+            print("|---|---|---|---|---|---|---|---|---|")
+            for row in sweep_table(sweep, batch):
+                cells = [row[k] for k in ("mlp_ms", "structure_lookup_ms", "sa_mlp_ms", "floor_ms",
+                                          "sa_mlp_over_floor", "sa_mlp_over_mlp", "sage_full_ms", "sage_full_over_sa_mlp")]
+                print(f"| {row['avg_degree']:g} | " + " | ".join("–" if c is None else f"{c:.3g}" for c in cells) + " |")
+        print(f"wrote {path}")
+    if args.plot:
+        from samlp_lite.report.plotting.latency import plot_degree_sweep
+
+        plot = record_path(Path(args.plot))
+        plot = plot if plot.suffix else plot.with_suffix(".png")
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plot_degree_sweep(sweeps[0], batch_size=batch).savefig(plot, dpi=120)
+        print(f"wrote {plot}")
     return 0
 
 

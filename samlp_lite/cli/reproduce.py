@@ -17,14 +17,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(datasets x models x teachers x settings, each over the grid's splits). Each cell "
                     "writes its record under results/ and its executed notebook under runs/<grid>/. "
                     "Cells whose record is complete are skipped, so an interrupted run resumes; a failed "
-                    "cell is logged to runs/<grid>/failures.log and the others go on. Exit code: 0 when "
-                    "every runnable cell is complete, 1 when some failed, 130 when interrupted.")
+                    "cell is logged to runs/<grid>/failures.log and the others go on. With --backend ray "
+                    "each cell is a Ray task, on a local Ray instance or on the cluster at --address "
+                    "(pip install -e '.[cluster]'). Exit code: 0 when every runnable cell is complete, 1 when "
+                    "some failed, 130 when interrupted.")
     parser.add_argument("--grid", default="paper", metavar="GRID",
                         help=f"a grid YAML file or a packaged grid: {', '.join(available_grids())} (default paper)")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny runs (SAMLP_SMOKE=1): records under results/smoke/, notebooks under runs/smoke/")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="cells run in parallel, each kernel with max(1, cores // N) threads (default 1)")
+    parser.add_argument("--backend", choices=["local", "ray"], default="local",
+                        help="local: worker processes on this host (default); ray: one Ray task per cell, a GPU "
+                             "for the cells of ogbn-arxiv, arxiv-year and ogbn-products (needs the [cluster] extra)")
+    parser.add_argument("--address", default=None, metavar="HOST:PORT",
+                        help="with --backend ray: the cluster to run on (e.g. HOST:6379 of `ray start --head`); "
+                             "default: a local Ray instance with --jobs CPU slots")
     parser.add_argument("--only", action="append", default=[], metavar="PATTERN",
                         help="run only cells whose id matches this shell pattern, e.g. 'cora.*' (repeatable)")
     parser.add_argument("--dry-run", action="store_true", help="list the cells and their status; run nothing")
@@ -62,6 +70,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise UserError("--jobs must be at least 1")
+    if args.address and args.backend != "ray":
+        raise UserError("--address names a Ray cluster: add --backend ray")
+    if args.backend == "ray" and not args.dry_run:
+        from samlp_lite.runs.cluster import RayMissing, import_ray
+
+        try:
+            import_ray()
+        except RayMissing as err:
+            raise UserError(str(err)) from None
     if args.smoke:
         os.environ[SMOKE_ENV] = "1"  # for this process (record paths) and every kernel it starts
     smoke = smoke_mode()
@@ -88,11 +105,27 @@ def run(args: argparse.Namespace) -> int:
         for status in statuses:
             print(f"  {status.cell.id:<{width}}  {status.state:<11}  {status.note}")
         return 0
-    print(f"records under {Path(args.results) / ('smoke' if smoke else '')}, executed notebooks under {runs_dir}; "
-          f"{args.jobs} job(s) x {threads_per_job(args.jobs)} thread(s)", flush=True)
-    report = run_grid(cells, runs_dir=runs_dir, results_root=args.results, jobs=args.jobs, notebook=notebook,
-                      timeout=args.timeout, progress=not args.quiet,
-                      command=lambda cell: reproduce_command(args.grid, cell, smoke))
+    if args.backend == "ray":
+        from samlp_lite.runs.cluster import ClusterUnreachable, run_grid_ray
+        from samlp_lite.runtime import thread_override
+
+        where = (f"the Ray cluster at {args.address}, {thread_override() or 1} thread(s) per cell" if args.address
+                 else f"a local Ray instance, {args.jobs} job(s) x {threads_per_job(args.jobs)} thread(s)")
+        print(f"records under {Path(args.results) / ('smoke' if smoke else '')}, executed notebooks under {runs_dir}; "
+              f"{where}", flush=True)
+        try:
+            report = run_grid_ray(cells, runs_dir=runs_dir, results_root=args.results, address=args.address,
+                                  jobs=args.jobs, notebook=notebook, timeout=args.timeout,
+                                  progress=not args.quiet, command=lambda cell: reproduce_command(args.grid, cell,
+                                                                                                   smoke))
+        except ClusterUnreachable as err:
+            raise UserError(str(err)) from None
+    else:
+        print(f"records under {Path(args.results) / ('smoke' if smoke else '')}, executed notebooks under {runs_dir}; "
+              f"{args.jobs} job(s) x {threads_per_job(args.jobs)} thread(s)", flush=True)
+        report = run_grid(cells, runs_dir=runs_dir, results_root=args.results, jobs=args.jobs, notebook=notebook,
+                          timeout=args.timeout, progress=not args.quiet,
+                          command=lambda cell: reproduce_command(args.grid, cell, smoke))
     print(f"{len(report.done)} run, {len(report.skipped)} already complete (skipped), {len(report.failed)} failed, "
           f"{len(report.unavailable)} unavailable here")
     if report.failed:

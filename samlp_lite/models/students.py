@@ -178,6 +178,11 @@ class SAMLP(nn.Module):
         use_structure: keep the structure branch (default True); ablation.
         use_features: keep the feature branch (default True); ablation. With one branch
             dropped the logits are that branch's head and ``combine`` reads ``"single"``.
+        sparse_gradients: give ``W_A`` sparse gradients (default False): a step then touches
+            only the rows of the batch's neighbours, not all N; pair it with a sparse-capable
+            optimiser (:func:`samlp_lite.train.distill.make_optimizer` picks
+            :class:`~samlp_lite.train.distill.RowSparseAdam`, ``torch.optim.SparseAdam``'s update,
+            for it). See :meth:`use_sparse_gradients`.
     """
 
     def __init__(
@@ -192,6 +197,7 @@ class SAMLP(nn.Module):
         combine: str = "gate",
         use_structure: bool = True,
         use_features: bool = True,
+        sparse_gradients: bool = False,
     ) -> None:
         super().__init__()
         _check_choice("combine", combine, COMBINES)
@@ -204,7 +210,7 @@ class SAMLP(nn.Module):
         self.dropout = nn.Dropout(dropout)
         head = dict(hidden=hidden, num_layers=head_layers, dropout=dropout, norm=norm)
         if self.use_structure:
-            self.structure_encoder = nn.EmbeddingBag(num_nodes, hidden, mode="sum")
+            self.structure_encoder = nn.EmbeddingBag(num_nodes, hidden, mode="sum", sparse=bool(sparse_gradients))
             self.structure_bias = nn.Parameter(torch.empty(hidden))
         if self.use_features:
             self.feature_encoder = nn.Linear(num_features, hidden)
@@ -225,6 +231,22 @@ class SAMLP(nn.Module):
             bound = self.num_nodes ** -0.5
             nn.init.uniform_(self.structure_encoder.weight, -bound, bound)
             nn.init.uniform_(self.structure_bias, -bound, bound)
+
+    @property
+    def sparse_gradients(self) -> bool:
+        """Whether ``W_A`` gets sparse gradients (only the rows a batch reads)."""
+        return bool(self.use_structure and self.structure_encoder.sparse)
+
+    def use_sparse_gradients(self, enabled: bool = True) -> "SAMLP":
+        """Switch ``W_A``'s gradients to sparse (or back); returns the model.
+
+        A dense gradient of ``W_A`` is ``N x h`` whatever the batch, and Adam then updates all
+        N rows every step; a sparse one holds only the rows of the batch's neighbour ids.
+        Build the optimiser after switching (:func:`samlp_lite.train.distill.make_optimizer`).
+        """
+        if self.use_structure:
+            self.structure_encoder.sparse = bool(enabled)
+        return self
 
     def structure_preactivation(self, adj: AdjacencyBatch) -> Tensor:
         """``W_A a_i + b_A`` for the batch rows, ``[B, h]``."""

@@ -9,7 +9,10 @@ TEACHER_MODELS = ("sage", "gcn", "gat")
 """GNN teachers a server can serve (APPNP's propagation has no per-target server)."""
 STUDENT_MODELS = ("mlp", "linkx", "sa-mlp")
 """Students served (``mlp`` also stands for GLNN: same network, different training)."""
-MODELS = TEACHER_MODELS + STUDENT_MODELS
+FLOOR_MODELS = ("structure-lookup",)
+"""Parts of SA-MLP served alone, for its latency floor: ``structure-lookup`` is the embedding-bag
+of the targets' adjacency rows (no features, no heads); the feature lookup plus MLP is ``mlp``."""
+MODELS = TEACHER_MODELS + STUDENT_MODELS + FLOOR_MODELS
 """Every model name the servers take, teachers first."""
 REAL_GRAPHS = ("cora", "citeseer", "chameleon", "squirrel")
 SYNTHETIC_GRAPHS = ("csbm-10k", "csbm-100k", "csbm-1m", "csbm-2m")

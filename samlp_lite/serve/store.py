@@ -64,6 +64,38 @@ class GraphStore:
         return cls(graph.name, features.float().contiguous().to(device), adjacency.to(device),
                    in_neighbors, int(data.edge_index.size(1)))
 
+    @classmethod
+    def from_csr(cls, name: str, rowptr: Tensor, col: Tensor, features: Tensor, *, adj_norm: str = "none",
+                 device: torch.device | str = "cpu") -> "GraphStore":
+        """The store of a graph already in CSR form (e.g. memory-mapped from disk), without an ``edge_index``.
+
+        Args:
+            name: graph name.
+            rowptr: long ``[N + 1]``.
+            col: long ``[nnz]`` neighbour ids, rows sorted, no duplicates (an undirected graph
+                stores both directions); shared with the store, not copied on the CPU.
+            features: float ``[N, d]``.
+            adj_norm: ``none`` (default: 0/1 rows, no weight array is stored), ``row`` or ``sym``;
+                no self-loops are added.
+            device: where the store lives.
+        """
+        from samlp_lite.data.adjacency import _normalise, check_adj_norm
+
+        check_adj_norm(adj_norm)
+        device = torch.device(device)
+        num_nodes = int(rowptr.numel() - 1)
+        rowptr, col = rowptr.long().to(device), col.long().to(device)
+        degree = (rowptr[1:] - rowptr[:-1]).float()
+        if adj_norm == "none":  # a stride-0 view: gathers read ones without storing nnz of them
+            weight = torch.ones(1, device=device).expand(col.numel())
+        else:
+            row = torch.repeat_interleave(torch.arange(num_nodes, device=device), rowptr[1:] - rowptr[:-1],
+                                          output_size=col.numel())
+            weight = _normalise(torch.ones(col.numel(), device=device), degree[row], degree[col], adj_norm)
+        adjacency = AdjacencyRows(rowptr, col, weight, degree, num_nodes, adj_norm, False)
+        return cls(name, features.float().contiguous().to(device), adjacency,
+                   InNeighbors(rowptr, col, num_nodes), int(col.numel()))
+
     @property
     def num_nodes(self) -> int:
         """N."""

@@ -13,6 +13,10 @@ pass under ``torch.inference_mode``; :mod:`samlp_lite.serve.bench` times exactly
 - ``mlp`` (MLP/GLNN): the targets' feature rows, then the layers.
 - ``sa-mlp`` and ``linkx``: feature rows plus adjacency rows (1-hop neighbour ids only); the
   ``W_A a_i`` product is an ``embedding_bag`` over the neighbour ids.
+- ``structure-lookup`` (:class:`StructureLookupServer`): SA-MLP's structure lookup alone, the
+  adjacency rows and their ``embedding_bag`` with SA-MLP's ``W_A``, no features, no heads. With
+  ``mlp`` (the feature lookup plus an MLP) it makes SA-MLP's latency floor: the sum of its two
+  parts timed alone (:func:`samlp_lite.serve.bench.summarize` reports SA-MLP over it).
 
 Student servers run a fused path (:class:`MLPServer`, :class:`SAMLPServer`,
 :class:`LINKXServer`) that is tested equal to the package modules: ``index_select`` instead of
@@ -39,17 +43,19 @@ from samlp_lite.data.features import select_rows
 from samlp_lite.models.registry import make_student, model_spec
 from samlp_lite.models.students import MLP, SAMLP, LINKXStudent
 from samlp_lite.models.teachers import build_teacher
-from samlp_lite.serve import MODELS, STUDENT_MODELS, TEACHER_MODELS  # noqa: E402,F401 (re-exported)
+from samlp_lite.serve import FLOOR_MODELS, MODELS, STUDENT_MODELS, TEACHER_MODELS  # noqa: E402,F401 (re-exported)
 from samlp_lite.serve.base import Server
 from samlp_lite.serve.store import GraphStore, gather_rows
 from samlp_lite.serve.teachers import LAYERWISE_CHUNK, TeacherServer  # noqa: F401 (LAYERWISE_CHUNK is re-exported)
 
 GATHERS: dict[str, tuple[str, ...]] = {
-    name: ("full", "sampled") if model_spec(name).reads == "neighbourhood" else (model_spec(name).reads,)
-    for name in MODELS
+    **{name: ("full", "sampled") if model_spec(name).reads == "neighbourhood" else (model_spec(name).reads,)
+       for name in TEACHER_MODELS + STUDENT_MODELS},
+    "structure-lookup": ("adjacency-rows",),
 }
 """Gather modes per model, from what the registry says it reads (teachers a k-hop
-neighbourhood, in full or sampled; students rows of the store)."""
+neighbourhood, in full or sampled; students rows of the store; the structure lookup SA-MLP's
+adjacency rows)."""
 
 
 def check_models(names: Iterable[str]) -> list[str]:
@@ -194,6 +200,31 @@ class LINKXServer(AdjacencyRowServer):
         return linkx.final_mlp(out.relu_())
 
 
+class StructureLookupServer(Server):
+    """SA-MLP's structure lookup alone: adjacency rows, then ``embedding_bag`` with ``W_A`` (no bias).
+
+    No features, no heads, no gate: with :class:`MLPServer` (feature rows and an MLP) it is one of
+    the two parts whose summed latency is SA-MLP's floor. ``W_A`` has SA-MLP's shape (N x hidden).
+    """
+
+    model_name, gather_name, impl = "structure-lookup", "adjacency-rows", "fused"
+
+    def __init__(self, table: nn.EmbeddingBag, store: GraphStore) -> None:
+        super().__init__(table, store)
+        self.table = table.weight.detach()
+        self.with_weights = not _unit_weights(store.adjacency)
+
+    def gather(self, targets: Tensor) -> tuple:  # noqa: D102
+        return (gather_rows(self.store.adjacency, targets, self.with_weights),)
+
+    def gather_all(self) -> tuple:  # noqa: D102
+        rows = self.store.adjacency.all()
+        return (rows if self.with_weights else AdjacencyBatch(rows.indices, rows.offsets, None),)
+
+    def forward(self, adj: AdjacencyBatch) -> Tensor:  # noqa: D102
+        return F.embedding_bag(adj.indices, self.table, adj.offsets, mode="sum", per_sample_weights=adj.weights)
+
+
 def build_servers(model_name: str, store: GraphStore, num_classes: int, *, seed: int = 0,
                   fused: bool = True, overrides: dict | None = None) -> list[Server]:
     """One server per gather mode of ``model_name`` (teachers: full and sampled), random weights.
@@ -209,12 +240,16 @@ def build_servers(model_name: str, store: GraphStore, num_classes: int, *, seed:
         teacher = build_teacher(model_name, num_features, num_classes, config).to(store.device)
         return [TeacherServer(teacher, store, gather, config.fanouts, seed=seed)
                 for gather in GATHERS[model_name]]
-    config = resolve_config(store.name, model_name, overrides or {})
+    config = resolve_config(store.name, "sa-mlp" if model_name in FLOOR_MODELS else model_name, overrides or {})
     if (config.adj_norm, config.self_loop) != (store.adjacency.adj_norm, store.adjacency.self_loop):
         raise ValueError(f"the store's adjacency rows are adj_norm={store.adjacency.adj_norm!r}, "
                          f"self_loop={store.adjacency.self_loop} but {model_name} is configured with "
                          f"adj_norm={config.adj_norm!r}, self_loop={config.self_loop}; build the "
                          "GraphStore with the config's values")
+    if model_name == "structure-lookup":  # SA-MLP's W_A, initialised as SA-MLP does
+        table = nn.EmbeddingBag(store.num_nodes, config.hidden, mode="sum").to(store.device)
+        nn.init.uniform_(table.weight, -store.num_nodes ** -0.5, store.num_nodes ** -0.5)
+        return [StructureLookupServer(table, store)]
     student = make_student(model_name, num_features, num_classes, store.num_nodes, config).to(store.device)
     server_class = {"mlp": MLPServer, "linkx": LINKXServer, "sa-mlp": SAMLPServer}[model_spec(model_name).architecture]
     return [server_class(student, store, fused=fused)]

@@ -16,6 +16,8 @@ from matplotlib.figure import Figure
 from samlp_lite.report.plotting._style import MODEL_COLORS
 
 __all__ = ["plot_latency_scaling", "plot_speedup", "plot_latency_vs_batch", "plot_gather_bytes"]
+# plot_degree_sweep is imported from this module (samlp_lite.report.plotting.latency) until the package
+# re-exports it.
 
 _TEACHERS = ("sage", "gcn", "gat")
 
@@ -192,6 +194,98 @@ def plot_gather_bytes(records: dict | Sequence[dict], *, batch_size: int | str =
     ax.set_title(f"What serving reads from the store, {size}", fontsize="medium")
     ax.grid(True, axis="y", which="major", alpha=0.3)
     ax.legend(frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return fig
+
+
+def _sweep_records(sweep: dict | Sequence[dict]) -> list[dict]:
+    if isinstance(sweep, dict) and sweep.get("kind") == "latency-sweep":
+        records = sweep["records"]
+    else:
+        records = _as_list(sweep)
+    return sorted(records, key=_degree_of)
+
+
+def _degree_of(record: dict) -> float:
+    if record.get("requested_degree") is not None:
+        return float(record["requested_degree"])
+    if record.get("avg_degree") is not None:
+        return float(record["avg_degree"])
+    return record["num_edges"] / record["num_nodes"]
+
+
+def plot_degree_sweep(sweep: dict | Sequence[dict], *, batch_size: int = 256) -> Figure:
+    """SA-MLP/MLP and SAGE(full)/SA-MLP against the average degree, at one graph size.
+
+    Left: SA-MLP over the MLP (and over its floor, MLP plus the structure lookup; both from the
+    interleaved timing of :func:`samlp_lite.serve.bench.floor_check` when the records have it) on linear
+    axes, with the least-squares line ``a + b * degree`` through SA-MLP/MLP: SA-MLP reads one
+    table row per neighbour, so its extra cost over the MLP grows in proportion to the degree.
+    Right: SAGE with every neighbour over SA-MLP, log-log, with the slopes 1 and 2 for
+    reference: a two-layer GNN reads about ``degree^2`` feature rows per target, SA-MLP about
+    ``degree`` table rows, so the ratio grows faster than linearly while SA-MLP's fixed costs
+    (features, heads) still weigh, and about linearly once its lookup dominates.
+
+    Args:
+        sweep: a ``latency-sweep`` record (:func:`samlp_lite.serve.bench.read_sweep`) or latency
+            records of the same graph size at several degrees.
+        batch_size: target nodes per request (default 256).
+    """
+    records = _sweep_records(sweep)
+    degrees, over_mlp, over_floor, sage_over = [], [], [], []
+    for record in records:
+        sa = _pick(record, "sa-mlp", "adjacency-rows", batch_size)
+        mlp = _pick(record, "mlp", "features", batch_size)
+        lookup = _pick(record, "structure-lookup", "adjacency-rows", batch_size)
+        sage = _pick(record, "sage", "full", batch_size)
+        if sa is None or mlp is None:
+            continue
+        degrees.append(_degree_of(record))
+        turns = next((e for e in record.get("floor", []) if e["batch_size"] == batch_size), None)
+        if turns:  # the three servers timed in turn (serve.bench.floor_check): the student ratios from there
+            over_mlp.append(turns["sa_mlp_ms"] / turns["mlp_ms"])
+            over_floor.append(turns["sa_mlp_over_floor"])
+        else:
+            over_mlp.append(sa["median_ms"] / mlp["median_ms"])
+            over_floor.append(sa["median_ms"] / (mlp["median_ms"] + lookup["median_ms"]) if lookup else np.nan)
+        sage_over.append(sage["median_ms"] / sa["median_ms"] if sage else np.nan)
+    if len(degrees) < 2:
+        raise ValueError(f"need SA-MLP and MLP rows at batch size {batch_size} for at least two degrees")
+    degrees_a = np.array(degrees, dtype=float)
+    fig = Figure(figsize=(10.0, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.plot(degrees_a, over_mlp, "o", color=_color("sa-mlp"), label="SA-MLP / MLP")
+    slope, intercept = np.polyfit(degrees_a, np.array(over_mlp), 1)
+    grid = np.linspace(0, degrees_a.max() * 1.05, 50)
+    left.plot(grid, intercept + slope * grid, "--", color=_color("sa-mlp"), alpha=0.7,
+              label=f"fit {intercept:.2f} + {slope:.3f} x degree")
+    if not np.all(np.isnan(over_floor)):
+        left.plot(degrees_a, over_floor, "s", color="#333333", label="SA-MLP / (MLP + structure lookup)")
+    left.axhline(1.0, color="black", linewidth=0.8)
+    left.set_xlim(0, degrees_a.max() * 1.05)
+    left.set_ylim(0, None)
+    left.set_xlabel("average degree")
+    left.set_ylabel("latency ratio")
+    left.set_title(f"SA-MLP over the MLP, batch {batch_size}", fontsize="medium")
+    left.grid(True, alpha=0.3)
+    left.legend(frameon=False, fontsize="small")
+    sage_a = np.array(sage_over)
+    ok = ~np.isnan(sage_a)
+    if ok.any():
+        right.plot(degrees_a[ok], sage_a[ok], "o-", color=_color("sage"), label="SAGE (full) / SA-MLP")
+        anchor_d, anchor_r = degrees_a[ok][0], sage_a[ok][0]
+        span = np.array([degrees_a[ok].min(), degrees_a[ok].max()])
+        for power, style in ((1, ":"), (2, "-.")):
+            right.plot(span, anchor_r * (span / anchor_d) ** power, style, color="#777777",
+                       label=f"proportional to degree^{power}")
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.set_xlabel("average degree")
+    right.set_ylabel("latency ratio")
+    right.set_title(f"The GNN teacher over SA-MLP, batch {batch_size}", fontsize="medium")
+    right.grid(True, which="both", alpha=0.3)
+    right.legend(frameon=False, fontsize="small")
+    nodes = records[0]["num_nodes"]
+    fig.suptitle(f"Average-degree sweep at {nodes:,} nodes ({_device_note(records)})", fontsize="medium")
     return fig
 
 
