@@ -145,7 +145,7 @@ def test_grid_run_isolates_a_failure_reruns_a_corrupt_record_and_resumes(tmp_pat
     import sys
 
     import samlp_lite
-    assert f"from {Path(samlp_lite.__file__).parent};" in outputs and f"python {sys.executable};" in outputs
+    assert f"from {Path(samlp_lite.__file__).parent};" in outputs and f"python {sys.executable}" in outputs
     # re-running skips the finished cell without starting anything
     monkeypatch.setattr(runner.subprocess, "Popen", lambda *a, **k: pytest.fail("nothing should run"))
     again = run_grid([good], runs_dir=runs, results_root=results, progress=False, echo=events.append)

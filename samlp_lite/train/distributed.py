@@ -40,6 +40,8 @@ TorchRec is an optional extra (``[distributed]``); see :data:`INSTALL_HINT`.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import math
 import os
 import resource
@@ -180,14 +182,29 @@ def peak_rss_bytes() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux: KiB, never reset
 
 
+def _status_kib(field_name: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def reset_peak_rss() -> bool:
-    """Reset the peak-RSS mark to the current RSS (Linux ``/proc/self/clear_refs``); False if not possible."""
+    """Reset the peak-RSS mark to the current RSS (Linux ``/proc/self/clear_refs``).
+
+    Returns False when that is not possible or has no effect (some containers accept the
+    write but keep the old mark), so callers know the peak is the process's lifetime peak.
+    """
     try:
         with open("/proc/self/clear_refs", "w") as handle:
             handle.write("5")
-        return True
     except OSError:
         return False
+    peak, current = _status_kib("VmHWM"), _status_kib("VmRSS")
+    return peak is not None and current is not None and peak - current < 16 * 1024
 
 
 @dataclass
