@@ -59,10 +59,13 @@ def test_a_missing_torchrec_names_the_extra(monkeypatch):
 
 def test_peak_rss_is_measured_per_stage():
     meter = D.StageMeter()
-    with meter.stage("grow"):
-        block = bytearray(64 * 2 ** 20)
-        block[::4096] = b"x" * len(block[::4096])
-    del block
+    import mmap
+
+    with meter.stage("grow"):  # fresh anonymous pages: freed heap memory cannot be reused for them
+        block = mmap.mmap(-1, 64 * 2 ** 20)
+        for offset in range(0, len(block), 4096):
+            block[offset] = 1
+    block.close()
     with meter.stage("idle"):
         pass
     grow, idle = meter.stages
