@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "per size (default results/latency/sweeps/csbm-<size>-degree.json; --json sets it)")
     parser.add_argument("--model-set", dest="model_overrides", action="append", default=[], metavar="MODEL:KEY=VALUE",
                         help="override a config key for one model, e.g. --model-set sage:hidden=256")
+    parser.add_argument("--compile", dest="compile_modes", type=_csv, default=[], metavar="MODE,...",
+                        help="also time mlp and sa-mlp with torch.compile / CUDA graphs, in these modes: "
+                             "eager, padded, compile, cudagraphs (meant for a GPU; default off)")
     parser.add_argument("--plot", default=None, metavar="PATH",
                         help="write the latency-vs-size figure to PATH and the speed-up figure to "
                              "PATH with '-speedup' before the suffix (PNG, PDF or SVG)")
@@ -71,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         run_bench,
     )
     from samlp_lite.serve.measure import TimingPolicy
+    from samlp_lite.serve.compiled import check_compile_modes
     from samlp_lite.serve.students import check_models
 
     models = check_models(args.models)
@@ -96,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--model-set {item!r}: write MODEL:KEY=VALUE with MODEL one of {models}")
         model_overrides.setdefault(model, {}).update(parse_overrides([assignment]))
     options = BenchOptions(models=models, batch_sizes=batch_sizes, policy=policy, device=str(device),
-                           overrides=parse_overrides(args.overrides), model_overrides=model_overrides)
+                           overrides=parse_overrides(args.overrides), model_overrides=model_overrides,
+                           compile_modes=check_compile_modes(args.compile_modes))
     if args.degrees:
         return _run_sweeps(graphs, args, options)
     written = run_bench(graphs, options, json_path=args.json_path, progress=not args.quiet)
@@ -105,6 +110,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"\n{record['graph']} ({record['num_nodes']} nodes, {record['device']}, "
                   f"{record['threads']} thread(s)): median ms (p10-p90); peak memory")
             print(markdown_table(record))
+            if record.get("compiled"):
+                print("\ncompiled serving: median ms (first call s)")
+                for row in record["compiled"]:
+                    cell = row.get("error") or f"{row['median_ms']:.4g} ms ({row['first_call_s']:.3g} s)"
+                    print(f"  {row['model']:>7} {row['mode']:>10} B={row['batch_size']}: {cell}")
         print(f"wrote {path}")
     if args.plot:
         plot = record_path(Path(args.plot))

@@ -179,6 +179,9 @@ class BenchOptions:
         overrides: config overrides for every model (e.g. ``{"hidden": 128}``).
         model_overrides: config overrides per model name, applied after ``overrides``
             (e.g. ``{"sage": {"hidden": 256}}``).
+        compile_modes: also time ``mlp`` and ``sa-mlp`` in these modes of
+            :data:`samlp_lite.serve.compiled.COMPILE_MODES` (``torch.compile``, CUDA graphs) at
+            every integer batch size; empty: off.
     """
 
     models: Sequence[str] = MODELS
@@ -189,6 +192,7 @@ class BenchOptions:
     profile_batch_size: int | None = 256
     overrides: dict = field(default_factory=dict)
     model_overrides: dict = field(default_factory=dict)
+    compile_modes: Sequence[str] = ()
 
     def overrides_for(self, model_name: str) -> dict:
         """The config overrides of one model."""
@@ -259,7 +263,14 @@ def bench_store(store: GraphStore, num_classes: int, options: BenchOptions, *,
                     and options.profile_batch_size < num_nodes and device.type == "cpu"):
                 profile[server.model_name] = _profile_entry(server, store, num_classes, options)
         del servers
-    floor = floor_check(store, num_classes, options, [b for b in batch_sizes if b != "all" and b < num_nodes])
+    sizes = [b for b in batch_sizes if b != "all" and b < num_nodes]
+    floor = floor_check(store, num_classes, options, sizes)
+    compiled = []
+    if options.compile_modes:
+        from samlp_lite.serve.compiled import compile_check
+
+        compiled = compile_check(store, num_classes, sizes, options.compile_modes, seed=options.seed,
+                                 overrides_for=options.overrides_for)
     return {
         "kind": "latency", "graph": store.name, "num_nodes": num_nodes, "num_edges": store.num_edges,
         "avg_degree": round(store.num_edges / max(num_nodes, 1), 3),
@@ -267,7 +278,7 @@ def bench_store(store: GraphStore, num_classes: int, options: BenchOptions, *,
         "synthetic": csbm_size(store.name) is not None if synthetic is None else bool(synthetic),
         "device": str(device),
         "threads": torch.get_num_threads(), "rows": rows, "skipped": skipped,
-        "summary": summarize(rows), "floor": floor, "profile": profile, "models": configs,
+        "summary": summarize(rows), "floor": floor, "compiled": compiled, "profile": profile, "models": configs,
         "weights": f"random initialisation (seed {options.seed}); latency and memory depend on "
                    "shapes, not weight values",
         "timing": {"warmup": policy.warmup, "repeats": policy.repeats, "min_repeats": policy.min_repeats,
