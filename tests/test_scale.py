@@ -22,6 +22,7 @@ from samlp_lite.runs.scale_local import (
     sage_layerwise,
     store_from_disk,
     synthetic_size,
+    stages_to_redo,
     teacher_config,
 )
 from samlp_lite.serve.store import GraphStore, NeighborhoodGatherer
@@ -156,10 +157,29 @@ def test_tiny_scale_run_writes_a_record_and_resumes(tmp_path, monkeypatch):
     # Everything done: a re-run rebuilds the record from the saved stages without training.
     again = run_scale(options, workdir=workdir, record=record_path, in_process=True, progress=False, command="test")
     assert [s["wall_s"] for s in again["stages"]] == [s["wall_s"] for s in saved["stages"]]
-    # Other training options in the same folder are refused unless --fresh.
-    with pytest.raises(ValueError, match="other options"):
-        run_scale(ScaleOptions(graph="products-synthetic-1500", **{**TINY, "student_epochs": 3}), workdir=workdir,
-                  record=record_path, in_process=True, progress=False)
+    assert all(s["code"] and "commit" in s["code"][0] for s in saved["stages"])
+    # Changed SA-MLP options re-run SA-MLP and serving only; the teacher, soft labels and GLNN are kept.
+    messages = []
+    changed = run_scale(ScaleOptions(graph="products-synthetic-1500", **{**TINY, "adj_norm": "none"}),
+                        workdir=workdir, record=record_path, in_process=True, progress=False, echo=messages.append)
+    assert "scale: options changed (adj_norm): re-running sa-mlp, serve" in messages
+    walls = {s["stage"]: s["wall_s"] for s in changed["stages"]}
+    assert all(walls[k] == s["wall_s"] for s in saved["stages"] for k in [s["stage"]]
+               if k in ("graph", "teacher", "soft-labels", "glnn"))
+    assert changed["options"]["adj_norm"] == "none" and saved["options"]["adj_norm"] == "row"
+
+
+def test_changed_options_invalidate_their_stages_and_the_stages_reading_them():
+    base = ScaleOptions(graph="products-synthetic-1500", **TINY)
+    old = base.to_dict()
+    redo = lambda **changes: stages_to_redo(old, ScaleOptions(**{**old, **changes}))[0]  # noqa: E731
+    assert redo() == [] and redo(device="cuda") == []
+    assert redo(teacher_lr=0.1) == ["teacher", "soft-labels", "glnn", "sa-mlp"]
+    assert redo(student_dropout=0.3) == ["glnn", "sa-mlp"]  # serving times shapes, not trained weights
+    assert redo(sparse_lr=0.1) == ["sa-mlp"]
+    assert redo(serve_repeats=3) == ["serve"]
+    assert redo(homophily=0.3) == list(STAGES)
+    assert stages_to_redo({k: v for k, v in old.items() if k != "adj_norm"}, base) == (["sa-mlp", "serve"], ["adj_norm"])
 
 
 def test_a_student_resumes_from_its_last_epoch(tmp_path, monkeypatch):

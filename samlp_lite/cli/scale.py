@@ -34,9 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                ("--student-batch-size", int, "student nodes per batch (default 4096)"),
                ("--student-hidden", int, "student hidden size (default 128)"),
                ("--student-lr", float, "students' Adam learning rate (default 0.01)"),
-               ("--sparse-lr", float, "the sparse Adam's learning rate for SA-MLP's structure table (default 0.01)")]
+               ("--sparse-lr", float, "the sparse Adam's learning rate for SA-MLP's structure table (default 0.01)"),
+               ("--student-dropout", float, "students' dropout (default 0.2)")]
     for flag, kind, text in options:
         parser.add_argument(flag, type=kind, default=None, help=text)
+    parser.add_argument("--adj-norm", choices=("row", "none", "sym"), default=None,
+                        help="SA-MLP's adjacency rows: row (mean of the neighbours' rows, default), none (sum), sym")
     parser.add_argument("--fanouts", type=_csv_ints, default=None,
                         help="sampled neighbours per layer of the teacher (default 10,5)")
     parser.add_argument("--serve-batch-sizes", type=_csv_ints, default=None,
@@ -48,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--stages", default=None, metavar="S,S,...",
                         help=f"run only these of {STAGE_NAMES} (earlier ones must be done)")
     parser.add_argument("--fresh", action="store_true", help="forget a previous run of this graph first "
-                        "(the stored graph is kept when it matches)")
+                        "(the stored graph is kept when it matches); without it, changed options re-run only "
+                        "the stages they touch")
     parser.add_argument("--workdir", default=None, help="work folder (default $SAMLP_CACHE/scale/<graph>)")
     parser.add_argument("--json", dest="json_path", default=None, metavar="PATH",
                         help="record path (default results/scale/<graph>.json)")
@@ -69,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         num_nodes=args.nodes, teacher_epochs=args.teacher_epochs, teacher_batch_size=args.teacher_batch_size,
         teacher_hidden=args.teacher_hidden, teacher_lr=args.teacher_lr, student_epochs=args.student_epochs,
         student_batch_size=args.student_batch_size, student_hidden=args.student_hidden, student_lr=args.student_lr,
-        sparse_lr=args.sparse_lr, fanouts=tuple(args.fanouts) if args.fanouts else None,
+        sparse_lr=args.sparse_lr, student_dropout=args.student_dropout, adj_norm=args.adj_norm, fanouts=tuple(args.fanouts) if args.fanouts else None,
         serve_batch_sizes=tuple(args.serve_batch_sizes) if args.serve_batch_sizes else None).items()
         if value is not None}
     values.update(graph=args.graph, seed=args.seed, device=args.device)

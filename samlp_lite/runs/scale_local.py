@@ -68,6 +68,18 @@ from tqdm import tqdm
 from samlp_lite.records import provenance, read_json, record_path, write_json_atomic
 
 STAGES = ("graph", "teacher", "soft-labels", "glnn", "sa-mlp", "serve")
+STAGE_INPUTS = {"teacher": ("graph",), "soft-labels": ("teacher",), "glnn": ("soft-labels",),
+                "sa-mlp": ("soft-labels",), "serve": ("graph",)}
+"""The stages whose outputs each stage reads: re-running one re-runs everything that reads it."""
+STAGE_OPTIONS = {
+    "teacher": ("teacher_hidden", "fanouts", "teacher_epochs", "teacher_batch_size", "teacher_lr"),
+    "soft-labels": ("inference_chunk",),
+    "glnn": ("student_hidden", "student_epochs", "student_batch_size", "student_lr", "student_dropout"),
+    "sa-mlp": ("student_hidden", "student_epochs", "student_batch_size", "student_lr", "student_dropout",
+               "sparse_lr", "adj_norm"),
+    "serve": ("student_hidden", "adj_norm", "serve_batch_sizes", "serve_repeats", "serve_budget_s"),
+}
+"""The options each stage depends on besides the graph's (which every stage depends on)."""
 """The stages in order."""
 STUDENTS = ("glnn", "sa-mlp")
 RSS_LIMIT_BYTES = 12 * 2**30
@@ -91,8 +103,11 @@ class ScaleOptions:
             (:func:`samlp_lite.data.products.make_products_like`).
         teacher_hidden, fanouts, teacher_epochs, teacher_batch_size, teacher_lr: the GraphSAGE
             teacher (two layers, one fanout per layer).
-        student_hidden, student_epochs, student_batch_size, student_lr, sparse_lr: the students
-            (``sparse_lr``: the sparse Adam's learning rate for SA-MLP's ``W_A``).
+        student_hidden, student_epochs, student_batch_size, student_lr, sparse_lr, student_dropout:
+            the students (``sparse_lr``: the sparse Adam's learning rate for SA-MLP's ``W_A``).
+        adj_norm: SA-MLP's adjacency rows, ``row`` (default: the mean of the neighbours' rows of
+            ``W_A``, whose scale does not grow with the degree, which matters with hubs), ``none``
+            (their sum) or ``sym``.
         inference_chunk: target rows per chunk of the layer-wise inference and of predictions.
         serve_batch_sizes, serve_repeats, serve_budget_s: the serving benchmark.
         seed: seeds the graph, the sampling and the weights.
@@ -117,6 +132,8 @@ class ScaleOptions:
     student_batch_size: int = 4096
     student_lr: float = 0.01
     sparse_lr: float = 0.01
+    adj_norm: str = "row"
+    student_dropout: float = 0.2
     inference_chunk: int = 65536
     serve_batch_sizes: tuple[int, ...] = (1, 256)
     serve_repeats: int = 10
@@ -133,6 +150,8 @@ class ScaleOptions:
                     "teacher_hidden", "student_hidden", "inference_chunk"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
+        if self.adj_norm not in ("none", "row", "sym"):
+            raise ValueError(f"adj_norm must be none, row or sym, got {self.adj_norm!r}")
         if len(self.fanouts) != 2 or any(f < 1 for f in self.fanouts):
             raise ValueError(f"the teacher has two layers: give two positive fanouts, got {list(self.fanouts)}")
 
@@ -234,7 +253,9 @@ class StageLog:
         self.metrics: dict = dict(saved.get("metrics", {}))
         self.done = bool(saved.get("done"))
         self.started = time.perf_counter()
-        self.sittings.append({"wall_s": 0.0, "peak_rss_bytes": 0, "pid": os.getpid(),
+        from samlp_lite.records import code_version
+
+        self.sittings.append({"wall_s": 0.0, "peak_rss_bytes": 0, "pid": os.getpid(), "code": code_version(),
                               "measured": "in the caller's process (its peak so far)" if in_process
                               else "own process: getrusage(RUSAGE_SELF).ru_maxrss"})
 
@@ -357,7 +378,8 @@ def teacher_config(options: ScaleOptions):
 def student_config(options: ScaleOptions, student: str):
     """The resolved config of a student (``glnn`` or ``sa-mlp``)."""
     return _resolve(options, student, hidden=options.student_hidden, batch_size=options.student_batch_size,
-                    lr=options.student_lr, max_epochs=options.student_epochs, sparse_features="false")
+                    lr=options.student_lr, max_epochs=options.student_epochs, sparse_features="false",
+                    dropout=options.student_dropout, adj_norm=options.adj_norm, self_loop=False)
 
 
 # --------------------------------------------------------------------------- the stored graph
@@ -369,12 +391,12 @@ def open_graph(paths: ScalePaths):
     return DiskGraph.open(paths.graph)
 
 
-def store_from_disk(graph, *, device: str | torch.device = "cpu"):
+def store_from_disk(graph, *, adj_norm: str = "none", device: str | torch.device = "cpu"):
     """The serving :class:`~samlp_lite.serve.store.GraphStore` of a stored graph (float32 features, int64 CSR)."""
     from samlp_lite.serve.store import GraphStore
 
     return GraphStore.from_csr(graph.name, graph.rowptr_tensor(), graph.col_tensor(torch.int64),
-                               graph.dense_features(), device=device)
+                               graph.dense_features(), adj_norm=adj_norm, device=device)
 
 
 def stage_graph(options: ScaleOptions, paths: ScalePaths, log: StageLog, progress: bool) -> dict:
@@ -632,8 +654,14 @@ def stage_soft_labels(options: ScaleOptions, paths: ScalePaths, log: StageLog, p
 
 # --------------------------------------------------------------------------- students
 
-def lean_source(graph, soft_labels: np.ndarray | None, structure: bool, timers: Timers | None = None):
-    """:class:`~samlp_lite.train.distill.LeanBatches` reading the stored graph and soft labels per batch."""
+def lean_source(graph, soft_labels: np.ndarray | None, structure: bool, timers: Timers | None = None,
+                adj_norm: str = "none"):
+    """:class:`~samlp_lite.train.distill.LeanBatches` reading the stored graph and soft labels per batch.
+
+    ``adj_norm`` weights the adjacency rows as :class:`~samlp_lite.data.adjacency.AdjacencyRows`
+    does (``none``: 0/1, no weights passed; ``row``: ``1 / deg_i``; ``sym``: ``1 / sqrt(deg_i deg_j)``),
+    computed per batch from the degrees, so no weight array of the edge count is stored.
+    """
     from samlp_lite.data.adjacency import AdjacencyBatch, gather_csr_rows
     from samlp_lite.train.distill import LeanBatches
 
@@ -641,10 +669,17 @@ def lean_source(graph, soft_labels: np.ndarray | None, structure: bool, timers: 
     is_train = torch.zeros(graph.num_nodes, dtype=torch.bool)
     is_train[graph.split("train")] = True
     rowptr, col = graph.rowptr_tensor(), graph.col_tensor(torch.int32)
+    degree = (rowptr[1:] - rowptr[:-1]).float().clamp_(min=1.0)
 
     def rows(nodes: Tensor) -> AdjacencyBatch:
         positions, offsets = gather_csr_rows(rowptr, nodes)
-        return AdjacencyBatch(col.index_select(0, positions).long(), offsets, None)
+        indices = col.index_select(0, positions).long()
+        if adj_norm == "none":
+            return AdjacencyBatch(indices, offsets, None)
+        counts = rowptr.index_select(0, nodes + 1) - rowptr.index_select(0, nodes)
+        weight = degree.index_select(0, nodes).repeat_interleave(counts, output_size=indices.numel())
+        weight = weight.reciprocal_() if adj_norm == "row" else (weight * degree.index_select(0, indices)).rsqrt_()
+        return AdjacencyBatch(indices, offsets, weight)
 
     def teacher_logits(nodes: Tensor) -> Tensor:
         return torch.from_numpy(np.ascontiguousarray(soft_labels[nodes.numpy()])).float()
@@ -691,7 +726,7 @@ def stage_student(student: str, options: ScaleOptions, paths: ScalePaths, log: S
         state = json.loads((folder / "checkpoint.json").read_text())
     timers = Timers(state["timers"])
     soft = np.load(paths.soft_labels, mmap_mode="r")
-    source = lean_source(graph, soft, structure, timers)
+    source = lean_source(graph, soft, structure, timers, adj_norm=config.adj_norm)
     nodes = torch.arange(graph.num_nodes)
     val, test = graph.split("val"), graph.split("test")
     batch_size = options.student_batch_size
@@ -763,9 +798,9 @@ def stage_serve(options: ScaleOptions, paths: ScalePaths, log: StageLog, progres
     graph = open_graph(paths)
     started = time.perf_counter()
     device = _device(options)
-    store = store_from_disk(graph, device=device)
+    store = store_from_disk(graph, adj_norm=options.adj_norm, device=device)
     models = ("sage", "mlp", "sa-mlp", "structure-lookup")
-    student = {"hidden": options.student_hidden}
+    student = {"hidden": options.student_hidden, "adj_norm": options.adj_norm, "self_loop": False}
     bench = BenchOptions(models=models, batch_sizes=list(options.serve_batch_sizes),
                          policy=TimingPolicy(warmup=2, repeats=options.serve_repeats, min_repeats=3,
                                              budget_s=options.serve_budget_s),
@@ -800,22 +835,49 @@ def run_stage_here(stage: str, options: ScaleOptions, paths: ScalePaths, *, prog
     return read_stage(paths, stage)
 
 
-def prepare_workdir(options: ScaleOptions, workdir: str | Path | None = None, *, fresh: bool = False) -> ScalePaths:
-    """Create (or check) the work folder; with ``fresh`` forget the run (the stored graph is kept if it matches)."""
+def stages_to_redo(old: dict[str, Any], options: "ScaleOptions") -> tuple[list[str], list[str]]:
+    """The stages a change of options from ``old`` (a saved :meth:`ScaleOptions.to_dict`) invalidates.
+
+    A stage is redone when an option it depends on (:data:`STAGE_OPTIONS`, the graph's options for
+    every stage) changed, and so is every stage that reads its outputs (:data:`STAGE_INPUTS`).
+
+    Returns:
+        The stages to redo (in pipeline order) and the changed option names.
+    """
+    new = options.to_dict()
+    changed = sorted(k for k in new if k != "device" and old.get(k) != new[k])
+    graph_keys = set(options.graph_options())
+    redo = {stage for stage in STAGES
+            if any(k in graph_keys for k in changed) or any(k in STAGE_OPTIONS.get(stage, ()) for k in changed)}
+    grown = True
+    while grown:
+        grown = False
+        for stage, inputs in STAGE_INPUTS.items():
+            if stage not in redo and any(i in redo for i in inputs):
+                redo.add(stage)
+                grown = True
+    return [stage for stage in STAGES if stage in redo], changed
+
+
+def prepare_workdir(options: ScaleOptions, workdir: str | Path | None = None, *, fresh: bool = False,
+                    echo: Callable[[str], None] = lambda text: print(text, file=sys.stderr)) -> ScalePaths:
+    """Create (or check) the work folder; with ``fresh`` forget the run (the stored graph is kept if it matches).
+
+    If the folder holds a run with other options, the stages those options touch (and the stages
+    reading their outputs, :func:`stages_to_redo`) are forgotten, checkpoints included; the others resume.
+    """
     paths = ScalePaths(Path(workdir) if workdir is not None else default_workdir(options.graph))
     paths.run.mkdir(parents=True, exist_ok=True)
     saved = paths.run / "options.json"
     if saved.is_file() and not fresh:
-        old = read_json(saved)
-        if ScaleOptions(**{**old, "fanouts": tuple(old["fanouts"]),
-                           "serve_batch_sizes": tuple(old["serve_batch_sizes"])}).fingerprint() != options.fingerprint():
-            changed = sorted(k for k, v in options.to_dict().items() if old.get(k) != v and not k.startswith("serve_"))
-            raise ValueError(f"{paths.workdir} holds a run with other options ({', '.join(changed)}); re-run with "
-                             "--fresh to start it over, or choose another --workdir")
-        if any(old.get(k) != v for k, v in options.to_dict().items() if k.startswith("serve_")):
-            stage_file = paths.stage_file("serve")
-            if stage_file.is_file():
-                stage_file.unlink()
+        redo, changed = stages_to_redo(read_json(saved), options)
+        done = [stage for stage in redo if paths.stage_file(stage).is_file() or paths.stage_dir(stage).exists()]
+        if done:
+            echo(f"scale: options changed ({', '.join(changed)}): re-running {', '.join(redo)}")
+        for stage in redo:
+            paths.stage_file(stage).unlink(missing_ok=True)
+            if stage != "graph" and paths.stage_dir(stage).exists():
+                shutil.rmtree(paths.stage_dir(stage))
     if fresh and paths.run.exists():
         shutil.rmtree(paths.run)
         paths.run.mkdir(parents=True)
@@ -842,7 +904,7 @@ def run_scale(options: ScaleOptions, *, workdir: str | Path | None = None, recor
     Returns:
         The record once every stage is done, else None.
     """
-    paths = prepare_workdir(options, workdir, fresh=fresh)
+    paths = prepare_workdir(options, workdir, fresh=fresh, echo=echo)
     record = Path(record) if record is not None else default_record(options.graph)
     selected = list(stages) if stages else list(STAGES)
     unknown = [s for s in selected if s not in STAGES]
@@ -906,6 +968,8 @@ def build_record(options: ScaleOptions, states: dict[str, dict], *, command: str
         loads = [x for sitting in state["sittings"] for x in sitting.get("load_average", [])]
         stages.append({"stage": stage, "wall_s": state["wall_s"], "peak_rss_bytes": state["peak_rss_bytes"],
                        "cpu_s": state.get("cpu_s"),
+                       "code": [json.loads(text) for text in sorted({json.dumps(sitting.get("code"), sort_keys=True)
+                                                                   for sitting in state["sittings"]})],
                        "load_average": round(sum(loads) / len(loads), 2) if loads else None,
                        "sittings": len(state["sittings"]), "bound": BOUNDS[stage],
                        "timers": metrics.get("timers", {})})
