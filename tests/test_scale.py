@@ -160,13 +160,13 @@ def test_tiny_scale_run_writes_a_record_and_resumes(tmp_path, monkeypatch):
     assert all(s["code"] and "commit" in s["code"][0] for s in saved["stages"])
     # Changed SA-MLP options re-run SA-MLP and serving only; the teacher, soft labels and GLNN are kept.
     messages = []
-    changed = run_scale(ScaleOptions(graph="products-synthetic-1500", **{**TINY, "adj_norm": "none"}),
+    changed = run_scale(ScaleOptions(graph="products-synthetic-1500", **{**TINY, "adj_norm": "row"}),
                         workdir=workdir, record=record_path, in_process=True, progress=False, echo=messages.append)
     assert "scale: options changed (adj_norm): re-running sa-mlp, serve" in messages
     walls = {s["stage"]: s["wall_s"] for s in changed["stages"]}
     assert all(walls[k] == s["wall_s"] for s in saved["stages"] for k in [s["stage"]]
                if k in ("graph", "teacher", "soft-labels", "glnn"))
-    assert changed["options"]["adj_norm"] == "none" and saved["options"]["adj_norm"] == "row"
+    assert changed["options"]["adj_norm"] == "row" and saved["options"]["adj_norm"] == "none"
 
 
 def test_changed_options_invalidate_their_stages_and_the_stages_reading_them():

@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for flag, kind, text in options:
         parser.add_argument(flag, type=kind, default=None, help=text)
     parser.add_argument("--adj-norm", choices=("row", "none", "sym"), default=None,
-                        help="SA-MLP's adjacency rows: row (mean of the neighbours' rows, default), none (sum), sym")
+                        help="SA-MLP's adjacency rows: none (the sum of the neighbours' rows, default), row (their mean), sym")
     parser.add_argument("--fanouts", type=_csv_ints, default=None,
                         help="sampled neighbours per layer of the teacher (default 10,5)")
     parser.add_argument("--serve-batch-sizes", type=_csv_ints, default=None,

@@ -105,9 +105,9 @@ class ScaleOptions:
             teacher (two layers, one fanout per layer).
         student_hidden, student_epochs, student_batch_size, student_lr, sparse_lr, student_dropout:
             the students (``sparse_lr``: the sparse Adam's learning rate for SA-MLP's ``W_A``).
-        adj_norm: SA-MLP's adjacency rows, ``row`` (default: the mean of the neighbours' rows of
-            ``W_A``, whose scale does not grow with the degree, which matters with hubs), ``none``
-            (their sum) or ``sym``.
+        adj_norm: SA-MLP's adjacency rows, ``none`` (default: the sum of the neighbours' rows of
+            ``W_A``, the paper's input), ``row`` (their mean) or ``sym``. On a 100,000-node twin
+            (4 student epochs) the sum reached 27.5% test accuracy and the mean 15.4%.
         inference_chunk: target rows per chunk of the layer-wise inference and of predictions.
         serve_batch_sizes, serve_repeats, serve_budget_s: the serving benchmark.
         seed: seeds the graph, the sampling and the weights.
@@ -132,7 +132,7 @@ class ScaleOptions:
     student_batch_size: int = 4096
     student_lr: float = 0.01
     sparse_lr: float = 0.01
-    adj_norm: str = "row"
+    adj_norm: str = "none"
     student_dropout: float = 0.2
     inference_chunk: int = 65536
     serve_batch_sizes: tuple[int, ...] = (1, 256)
