@@ -54,7 +54,8 @@ def test_unknown_mode_is_a_clear_error():
 
 def test_compile_check_rows_compare_each_mode_with_eager(graph):
     store = GraphStore.from_graph(graph)
-    rows = compile_check(store, graph.num_classes, [1, 32], ["eager", "padded"], repeats=3, warmup=2,
+    rows = compile_check(store, graph.num_classes, [1, 32], ["eager", "padded"],
+                         TimingPolicy(warmup=2, repeats=3, min_repeats=3, budget_s=5.0),
                          overrides_for=lambda name: {"hidden": 8})
     assert {(r["model"], r["mode"], r["batch_size"]) for r in rows} == {
         (m, mode, b) for m in ("mlp", "sa-mlp") for mode in ("eager", "padded") for b in (1, 32)}

@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -65,7 +64,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from samlp_lite.records import provenance, read_json, record_path, write_json_atomic
+from samlp_lite.records import code_version, provenance, read_json, record_path, write_json_atomic
 
 STAGES = ("graph", "teacher", "soft-labels", "glnn", "sa-mlp", "serve")
 STAGE_INPUTS = {"teacher": ("graph",), "soft-labels": ("teacher",), "glnn": ("soft-labels",),
@@ -113,7 +112,7 @@ class ScaleOptions:
         seed: seeds the graph, the sampling and the weights.
         device: ``cpu`` (default, what the committed record measures), ``cuda`` or ``auto``;
             models and their batches go there, sampling and the stored graph stay on the host.
-            Not part of the run's fingerprint: a run may resume on another device.
+            Changing it re-runs no stage: a run may resume on another device.
     """
 
     graph: str = SYNTHETIC_PREFIX
@@ -171,11 +170,6 @@ class ScaleOptions:
         keys = ("graph", "num_nodes", "homophily", "partner", "degree_exponent", "feature_signal", "seed")
         return {k: self.to_dict()[k] for k in keys} if self.synthetic else {"graph": self.graph}
 
-    def fingerprint(self) -> str:
-        """Hash of every option except the serving benchmark's (those only change the ``serve`` stage)."""
-        keys = sorted(k for k in self.to_dict() if not k.startswith("serve_") and k != "device")
-        text = json.dumps({k: self.to_dict()[k] for k in keys}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def synthetic_size(name: str) -> int:
@@ -253,8 +247,6 @@ class StageLog:
         self.metrics: dict = dict(saved.get("metrics", {}))
         self.done = bool(saved.get("done"))
         self.started = time.perf_counter()
-        from samlp_lite.records import code_version
-
         self.sittings.append({"wall_s": 0.0, "peak_rss_bytes": 0, "pid": os.getpid(), "code": code_version(),
                               "measured": "in the caller's process (its peak so far)" if in_process
                               else "own process: getrusage(RUSAGE_SELF).ru_maxrss"})
@@ -847,16 +839,12 @@ def stages_to_redo(old: dict[str, Any], options: "ScaleOptions") -> tuple[list[s
     new = options.to_dict()
     changed = sorted(k for k in new if k != "device" and old.get(k) != new[k])
     graph_keys = set(options.graph_options())
-    redo = {stage for stage in STAGES
-            if any(k in graph_keys for k in changed) or any(k in STAGE_OPTIONS.get(stage, ()) for k in changed)}
-    grown = True
-    while grown:
-        grown = False
-        for stage, inputs in STAGE_INPUTS.items():
-            if stage not in redo and any(i in redo for i in inputs):
-                redo.add(stage)
-                grown = True
-    return [stage for stage in STAGES if stage in redo], changed
+    redo: list[str] = []
+    for stage in STAGES:  # inputs come earlier in STAGES, so one pass in order closes the list
+        if (any(k in graph_keys or k in STAGE_OPTIONS.get(stage, ()) for k in changed)
+                or any(i in redo for i in STAGE_INPUTS.get(stage, ()))):
+            redo.append(stage)
+    return redo, changed
 
 
 def prepare_workdir(options: ScaleOptions, workdir: str | Path | None = None, *, fresh: bool = False,
@@ -958,6 +946,15 @@ BOUNDS = {
 """What bounds each stage, as measured (see each stage's ``timers``) and written in the record."""
 
 
+def _distinct(items) -> list:
+    """``items`` without repeats, in first-seen order."""
+    out: list = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out
+
+
 def build_record(options: ScaleOptions, states: dict[str, dict], *, command: str | None = None) -> dict:
     """The ``scale`` record from the stages' saved states."""
     graph_metrics = states["graph"]["metrics"]
@@ -968,8 +965,7 @@ def build_record(options: ScaleOptions, states: dict[str, dict], *, command: str
         loads = [x for sitting in state["sittings"] for x in sitting.get("load_average", [])]
         stages.append({"stage": stage, "wall_s": state["wall_s"], "peak_rss_bytes": state["peak_rss_bytes"],
                        "cpu_s": state.get("cpu_s"),
-                       "code": [json.loads(text) for text in sorted({json.dumps(sitting.get("code"), sort_keys=True)
-                                                                   for sitting in state["sittings"]})],
+                       "code": _distinct(sitting.get("code") for sitting in state["sittings"]),
                        "load_average": round(sum(loads) / len(loads), 2) if loads else None,
                        "sittings": len(state["sittings"]), "bound": BOUNDS[stage],
                        "timers": metrics.get("timers", {})})

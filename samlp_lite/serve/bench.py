@@ -269,7 +269,7 @@ def bench_store(store: GraphStore, num_classes: int, options: BenchOptions, *,
     if options.compile_modes:
         from samlp_lite.serve.compiled import compile_check
 
-        compiled = compile_check(store, num_classes, sizes, options.compile_modes, seed=options.seed,
+        compiled = compile_check(store, num_classes, sizes, options.compile_modes, policy, seed=options.seed,
                                  overrides_for=options.overrides_for)
     return {
         "kind": "latency", "graph": store.name, "num_nodes": num_nodes, "num_edges": store.num_edges,

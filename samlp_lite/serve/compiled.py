@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +24,7 @@ from torch import Tensor
 
 from samlp_lite.data.adjacency import AdjacencyBatch
 from samlp_lite.serve.base import Server
-from samlp_lite.serve.measure import synchronize
+from samlp_lite.serve.measure import TimingPolicy, synchronize, time_calls
 from samlp_lite.serve.store import GraphStore
 
 COMPILE_MODES = ("eager", "padded", "compile", "cudagraphs")
@@ -69,8 +69,8 @@ class CompiledServer(Server):
 
     def __init__(self, inner: Server, mode: str) -> None:
         check_compile_modes([mode])
+        super().__init__(inner.model, inner.store)
         self.inner, self.mode = inner, mode
-        self.model, self.store, self.num_params = inner.model, inner.store, inner.num_params
         self.model_name, self.gather_name = inner.model_name, inner.gather_name
         self.impl = f"{inner.impl}+{mode}"
         self._pad = mode in ("padded", "cudagraphs")
@@ -92,12 +92,13 @@ class CompiledServer(Server):
         return out.clone() if self.mode == "cudagraphs" else out  # a replayed graph reuses its output buffer
 
 
-def compile_check(store: GraphStore, num_classes: int, batch_sizes: Sequence[int], modes: Sequence[str], *,
-                  models: Sequence[str] = ("mlp", "sa-mlp"), repeats: int = 30, warmup: int = 10,
-                  seed: int = 0, overrides_for=lambda name: {}) -> list[dict[str, Any]]:
+def compile_check(store: GraphStore, num_classes: int, batch_sizes: Sequence[int], modes: Sequence[str],
+                  policy: TimingPolicy, *, models: Sequence[str] = ("mlp", "sa-mlp"), seed: int = 0,
+                  overrides_for: Callable[[str], dict] = lambda name: {}) -> list[dict[str, Any]]:
     """Median latency of each student in each compile mode at each batch size, with the first call's time.
 
-    Every mode of a model shares one set of weights and sees the same fresh random targets.
+    Every mode of a model shares one set of weights and sees the same random targets; calls are
+    timed as every other cell of the benchmark (:func:`~samlp_lite.serve.measure.time_calls`).
     A mode that fails (e.g. no compiler for ``torch.compile`` here) gets a row with ``error``.
     """
     from samlp_lite.serve.bench import target_batches
@@ -111,26 +112,18 @@ def compile_check(store: GraphStore, num_classes: int, batch_sizes: Sequence[int
         for mode in modes:
             server = CompiledServer(inner, mode)
             for size in batch_sizes:
-                batches = [b.to(store.device) for b in target_batches(store.num_nodes, size, warmup + repeats, seed + 3)]
+                batches = target_batches(store.num_nodes, size, policy.warmup + policy.repeats, seed + 3)
                 row: dict[str, Any] = {"model": model_name, "mode": mode, "batch_size": size}
                 try:
                     synchronize(store.device)
                     t0 = time.perf_counter()
-                    first = server(batches[0]).cpu()
+                    first = server(batches[0].to(store.device)).cpu()
                     row["first_call_s"] = round(time.perf_counter() - t0, 3)
                     if mode == "eager":
                         reference[size] = first
                     elif size in reference:
                         row["max_abs_diff_vs_eager"] = float((first - reference[size]).abs().max())
-                    for batch in batches[1:warmup]:
-                        server(batch).cpu()
-                    seconds = []
-                    for batch in batches[warmup:]:
-                        synchronize(store.device)
-                        t0 = time.perf_counter()
-                        server(batch).cpu()
-                        synchronize(store.device)
-                        seconds.append(time.perf_counter() - t0)
+                    seconds = time_calls(server, batches[1:], store.device, policy)
                     row["median_ms"] = round(1e3 * statistics.median(seconds), 4)
                     row["repeats"] = len(seconds)
                 except Exception as error:  # a mode this machine cannot run is reported, not fatal
