@@ -95,7 +95,7 @@ def test_census_and_twin_table_from_records():
 
 
 def test_the_gain_verdict_follows_the_paired_tests():
-    from samlp_lite.report.leakage import gain_verdict, heterophily_gain
+    from samlp_lite.report.leakage import LEAK_FREE, gain_verdict, heterophily_gain, unmeasured_graphs, verdict_coverage
 
     def rec(model, dataset, **metrics):
         return {"kind": "accuracy", "dataset": dataset, "model": model, "teacher": "sage",
@@ -107,6 +107,10 @@ def test_the_gain_verdict_follows_the_paired_tests():
     free = [rec("sa-mlp", "chameleon-filtered", test_acc=up), rec("glnn", "chameleon-filtered", test_acc=flat)]
     assert gain_verdict(heterophily_gain(leaky)) == "not measured yet"
     assert gain_verdict(heterophily_gain(leaky + free)) == "real"
+    assert unmeasured_graphs(heterophily_gain(leaky + free)) == [
+        "squirrel", "squirrel-filtered", "minesweeper", "tolokers"]
+    assert verdict_coverage(heterophily_gain(leaky + free)).startswith("measured on 2 of 6 graphs so far")
+    assert verdict_coverage(heterophily_gain([])).endswith(", ".join(["chameleon", "squirrel", *LEAK_FREE]))
     copied = [rec("sa-mlp", "chameleon", test_acc=up, test_acc_no_twin=flat),
               rec("glnn", "chameleon", test_acc=flat, test_acc_no_twin=up),
               rec("sa-mlp", "chameleon-filtered", test_acc=flat), rec("glnn", "chameleon-filtered", test_acc=up)]
