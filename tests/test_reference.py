@@ -52,3 +52,35 @@ def test_paired_comparison_reports_noise_as_no_difference():
     assert test["verdict"] == "no significant difference" and test["n"] == 4 and test["p_t"] > 0.05
     b["splits"] = [4, 5, 6, 7]
     assert paired_comparison(a, b, "test_acc") is None  # nothing to pair
+
+
+def test_claims_on_binary_graphs_use_roc_auc():
+    # Minesweeper's registry metric is ROC AUC: accuracy (here reversed) must not decide the claim.
+    records = [
+        _record("sa-mlp", "minesweeper", "sage", test_acc=[0.80, 0.80], test_roc_auc=[0.90, 0.91]),
+        _record("glnn", "minesweeper", "sage", test_acc=[0.90, 0.90], test_roc_auc=[0.70, 0.72]),
+    ]
+    claim = check_claims(records, teachers=["sage"]).set_index("claim").loc["SA-MLP beats GLNN"]
+    assert claim["sa-mlp"] == 90.5 and claim["diff"] == 19.5 and claim["verdict"] == "better"
+
+
+def test_glnn_shortfalls_name_the_step_that_costs():
+    from samlp_lite.report.reference import glnn_shortfalls
+
+    def rec(model, values):
+        record = _record(model, "citeseer", "sage", test_acc=values)
+        record["splits"] = [0, 1, 2, 3]
+        return record
+
+    glnn = rec("glnn", [0.77, 0.78, 0.76, 0.77])
+    nomix = rec("sa-mlp-nomix", [0.771, 0.779, 0.761, 0.772])  # the structure branch: no real change
+    ours = rec("sa-mlp", [0.755, 0.766, 0.744, 0.757])          # mixing: about -1.5 on every split
+    teacher = _record("sage", "citeseer", None, test_acc=[0.76, 0.77, 0.75, 0.76])
+    teacher["splits"] = [0, 1, 2, 3]
+    table = glnn_shortfalls([glnn, nomix, ours, teacher], teachers=["sage"])
+    row = table.set_index(["dataset", "teacher"]).loc[("citeseer", "sage")]
+    assert row["glnn over teacher"] == 1.0
+    assert row["total"] < 0 and row["mixing"] < -1 and row["mixing p_t"] < 0.05
+    assert row["cause"] == "the mixing loss"
+    better = rec("sa-mlp", [0.78, 0.79, 0.77, 0.78])
+    assert glnn_shortfalls([glnn, nomix, better], teachers=["sage"]).empty  # no shortfall, no row

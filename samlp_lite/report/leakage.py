@@ -110,7 +110,7 @@ def heterophily_gain(records: Iterable[dict], teacher: str = "sage") -> pd.DataF
     Columns: ``diff`` (points), ``se``, ``n``, ``p_t``, ``verdict`` (see
     :func:`samlp_lite.report.reference.paired_comparison`). Missing records give no row.
     """
-    from samlp_lite.report.reference import paired_comparison
+    from samlp_lite.report.reference import metric_key, paired_comparison
 
     records = list(records)
     rows, index = [], []
@@ -127,7 +127,7 @@ def heterophily_gain(records: Iterable[dict], teacher: str = "sage") -> pd.DataF
         add(dataset, "all test nodes", "test_acc")
         add(dataset, "non-twin test nodes", "test_acc_no_twin")
     for dataset in LEAK_FREE:
-        add(dataset, "all test nodes", "test_roc_auc" if dataset in ("minesweeper", "tolokers") else "test_acc")
+        add(dataset, "all test nodes", metric_key(dataset, "test_acc"))
     frame = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["dataset", "nodes"]) if index else None,
                          columns=["mean", "se", "n", "p_t", "verdict"])
     return frame.rename(columns={"mean": "diff"})

@@ -21,6 +21,16 @@ GEOM_GCN_REFERENCE: dict[str, dict[str, float]] = {
 }
 """Test accuracy (percent) on the ten Geom-GCN 48/32/20 splits, from the GloGNN paper's tables."""
 
+
+def metric_key(dataset: str, key: str) -> str:
+    """``key`` (an accuracy key such as ``test_acc``) in ``dataset``'s own metric: the ROC AUC key
+    on the binary graphs whose registry metric is ``roc_auc``, ``key`` itself otherwise."""
+    from samlp_lite.data.registry import REGISTRY
+
+    spec = REGISTRY.get(dataset)
+    return key.replace("_acc", "_roc_auc") if spec is not None and spec.metric == "roc_auc" else key
+
+
 def reference_frame() -> pd.DataFrame:
     """The Geom-GCN reference table: rows models, columns datasets (percent)."""
     return pd.DataFrame(GEOM_GCN_REFERENCE).T
@@ -92,8 +102,8 @@ def check_claims(records: Iterable[dict], teachers: Iterable[str] = ("sage", "gc
     held-out nodes, online and isolated SA-MLP beat GLNN (also with the ``sa-mlp-stage2-finetune``
     ablation when its records exist). Each row gives both means (percent), the mean paired
     difference ``diff`` with its standard error, the number of splits, how many SA-MLP won, the
-    paired t-test and sign-test p-values and the ``verdict`` (see :func:`paired_comparison`).
-    On Chameleon and Squirrel, SA-MLP's mean is also set against LINKX's published mean (no
+    paired t-test and sign-test p-values and the ``verdict`` (see :func:`paired_comparison`), in
+    the dataset's metric (:func:`metric_key`: ROC AUC on Minesweeper and Tolokers). On Chameleon and Squirrel, SA-MLP's mean is also set against LINKX's published mean (no
     per-split numbers exist: ``verdict`` then only says above or below).
     """
     records = list(records)
@@ -117,9 +127,10 @@ def check_claims(records: Iterable[dict], teachers: Iterable[str] = ("sage", "gc
             pick = lambda model, t, setting="transductive": pick_record(  # noqa: E731
                 records, dataset=dataset, model=model, teacher=t, setting=setting)
             ours = pick("sa-mlp", teacher)
-            add("SA-MLP beats its teacher", dataset, teacher, ours, pick(teacher, None), "test_acc")
-            add("SA-MLP beats GLNN", dataset, teacher, ours, pick("glnn", teacher), "test_acc")
-            add("mixing helps", dataset, teacher, ours, pick("sa-mlp-nomix", teacher), "test_acc")
+            test, ind, isolated = (metric_key(dataset, k) for k in ("test_acc", "ind_acc", "ind_isolated_acc"))
+            add("SA-MLP beats its teacher", dataset, teacher, ours, pick(teacher, None), test)
+            add("SA-MLP beats GLNN", dataset, teacher, ours, pick("glnn", teacher), test)
+            add("mixing helps", dataset, teacher, ours, pick("sa-mlp-nomix", teacher), test)
             if dataset in ("chameleon", "squirrel") and ours is not None and ours.get("test_acc"):
                 mean, published = _mean(ours, "test_acc"), GEOM_GCN_REFERENCE["linkx"][dataset]
                 rows.append({"claim": "SA-MLP reaches LINKX (published, unpaired)", "dataset": dataset,
@@ -127,9 +138,52 @@ def check_claims(records: Iterable[dict], teachers: Iterable[str] = ("sage", "gc
                              "diff": round(mean - published, 2), "n": len(ours["test_acc"]),
                              "verdict": "above" if mean >= published else "below"})
             inductive, glnn = pick("sa-mlp", teacher, "inductive"), pick("glnn", teacher, "inductive")
-            add("held-out nodes: online SA-MLP beats GLNN", dataset, teacher, inductive, glnn, "ind_acc")
-            add("held-out nodes: isolated SA-MLP beats GLNN", dataset, teacher, inductive, glnn, "ind_isolated_acc",
-                "ind_acc")
+            add("held-out nodes: online SA-MLP beats GLNN", dataset, teacher, inductive, glnn, ind)
+            add("held-out nodes: isolated SA-MLP beats GLNN", dataset, teacher, inductive, glnn, isolated, ind)
             add("held-out nodes: isolated SA-MLP (stage-2 fine-tune) beats GLNN", dataset, teacher,
-                pick("sa-mlp-stage2-finetune", teacher, "inductive"), glnn, "ind_isolated_acc", "ind_acc")
+                pick("sa-mlp-stage2-finetune", teacher, "inductive"), glnn, isolated, ind)
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+
+
+SHORTFALL_COLUMNS = ["dataset", "teacher", "sa-mlp", "glnn", "glnn over teacher", "total", "structure branch",
+                     "structure p_t", "mixing", "mixing p_t", "cause"]
+
+
+def glnn_shortfalls(records: Iterable[dict], teachers: Iterable[str] = ("sage", "gcn")) -> pd.DataFrame:
+    """Where SA-MLP's transductive mean falls below GLNN's, which step costs it.
+
+    SA-MLP differs from GLNN by two steps that the grid records separately: the structure branch
+    (SA-MLP without mixing minus GLNN) and the mixing loss (SA-MLP minus SA-MLP without mixing).
+    One row per (dataset, teacher) with SA-MLP below GLNN: both means, the ``total`` gap and each
+    step's paired mean difference and t-test p-value (points); ``cause`` names the steps that are
+    significantly negative (``no single step is significant`` when none is); ``glnn over teacher``
+    is GLNN's mean minus the teacher's (how much the features alone already carry; ``NaN``
+    without a teacher record).
+    """
+    records = list(records)
+    rows = []
+    for teacher in teachers:
+        for dataset in sorted({r["dataset"] for r in records if r.get("kind") == "accuracy"}):
+            pick = lambda model, owner=teacher: pick_record(  # noqa: E731
+                records, dataset=dataset, model=model, teacher=owner, setting="transductive")
+            ours, nomix, glnn = pick("sa-mlp"), pick("sa-mlp-nomix"), pick("glnn")
+            key = metric_key(dataset, "test_acc")
+            if not (ours and nomix and glnn and ours.get(key) and nomix.get(key) and glnn.get(key)):
+                continue
+            total = paired_comparison(ours, glnn, key)
+            if total is None or total["mean"] >= 0:
+                continue
+            structure, mixing = paired_comparison(nomix, glnn, key), paired_comparison(ours, nomix, key)
+            if structure is None or mixing is None:
+                continue
+            causes = [name for name, test in (("the structure branch", structure), ("the mixing loss", mixing))
+                      if test["verdict"] == "worse"]
+            trained = pick(teacher, None)
+            over = _mean(glnn, key) - _mean(trained, key) if trained and trained.get(key) else float("nan")
+            rows.append({"dataset": dataset, "teacher": teacher, "sa-mlp": round(_mean(ours, key), 2),
+                         "glnn": round(_mean(glnn, key), 2), "glnn over teacher": round(over, 2),
+                         "total": total["mean"],
+                         "structure branch": structure["mean"], "structure p_t": structure["p_t"],
+                         "mixing": mixing["mean"], "mixing p_t": mixing["p_t"],
+                         "cause": " and ".join(causes) or "no single step is significant"})
+    return pd.DataFrame(rows, columns=SHORTFALL_COLUMNS)
