@@ -98,3 +98,40 @@ def test_tuned_values_are_per_teacher_in_the_yaml(tmp_path):
     assert resolve_config("cora", "glnn", teacher="sage", hyperparameters=hp).tau == 4.0
     write_tuned_section(values, yaml_file)
     assert yaml_file.read_text() == text
+
+
+def test_an_interrupted_search_resumes_from_its_checkpoint(small_protocol, tmp_path, tmp_cache, monkeypatch):
+    import samlp_lite.runs.tuning as tuning
+    from samlp_lite.records import read_json
+
+    monkeypatch.setenv("SAMLP_SMOKE", "1")
+    graph = make_csbm(num_nodes=150, num_classes=3, avg_degree=6, num_features=8, homophily=0.9, num_splits=2)
+    target = tmp_path / "t.json"
+    whole = tune(graph, "glnn", teacher="gcn", json_path=tmp_path / "whole.json", progress=False,
+                 protocol_path=small_protocol)
+    real, calls = tuning._mean_scores, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(args[2])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tuning, "_mean_scores", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tune(graph, "glnn", teacher="gcn", json_path=target, progress=False, protocol_path=small_protocol)
+    partial = target.with_name("t.json.partial.json")
+    assert not target.exists() and len(read_json(partial)["rows"]) == 1
+    monkeypatch.setattr(tuning, "_mean_scores", real)
+    messages = []
+    record = tune(graph, "glnn", teacher="gcn", json_path=target, progress=False, protocol_path=small_protocol,
+                  echo=messages.append)
+    assert any("1 of 2 configurations done" in m for m in messages) and record["provenance"]["resumed_configs"] == 1
+    assert record["candidates"] == whole["candidates"] and not partial.exists()
+
+    # A checkpoint of another search (other splits) is set aside, not mixed in.
+    tuning.TuningCheckpoint(target, {"other": "search"}).save([{"overrides": {}, "val_acc": 1.0}], 1.0)
+    messages.clear()
+    again = tune(graph, "glnn", teacher="gcn", json_path=target, progress=False, protocol_path=small_protocol,
+                 echo=messages.append)
+    assert any("another search" in m for m in messages) and again["provenance"]["resumed_configs"] == 0

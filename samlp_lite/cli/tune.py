@@ -11,7 +11,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Draw the model's budget of configurations from its space in samlp_lite/config/tuning.yaml, "
                     "train each on the tuning splits and keep the best by mean validation metric. Records go "
                     "to results/tuning/<dataset>/[<teacher>/]<model>.json; --apply writes the winners into the "
-                    "tuned: section of hyperparameters.yaml.")
+                    "tuned: section of hyperparameters.yaml. Interrupted searches resume: finished configurations are "
+                    "checkpointed next to the record (<model>.json.partial.json), and with --model all a model "
+                    "whose record exists is skipped.")
     parser.add_argument("--dataset", help="dataset (registry name or .pt/.npz file); not needed with --apply")
     parser.add_argument("--model", help="a teacher (gcn, sage, gat, appnp), a student (mlp, glnn, linkx, sa-mlp; "
                                         "sa-mlp also tunes sa-mlp-nomix, paired), or 'all'")

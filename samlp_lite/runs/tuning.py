@@ -11,6 +11,7 @@ winners into the ``tuned:`` section of ``hyperparameters.yaml``.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import statistics
 import time
@@ -24,6 +25,7 @@ from samlp_lite.data import GraphData, load_dataset
 from samlp_lite.models.registry import is_teacher, model_spec, students
 from samlp_lite.records import (
     check_output_path,
+    code_version,
     provenance,
     read_json,
     record_path,
@@ -154,12 +156,19 @@ def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits:
     outputs = ({split: get_teacher_outputs(graph, teacher, split, teacher_config, progress=progress)
                 for split in chosen} if taught else {})
     start = time.perf_counter()
-    rows = []
+    checkpoint = TuningCheckpoint(path, {"dataset": graph.name, "model": model, "teacher": teacher if taught else None,
+                                         "splits": chosen, "configs": configs,
+                                         "teacher_overrides": dict(teacher_overrides or {}) if taught else None,
+                                         "code": {k: v for k, v in code_version().items() if k != "dirty_files"}})
+    rows, earlier_s = checkpoint.resume(echo)
     for i, overrides in enumerate(configs, 1):
+        if i <= len(rows):
+            continue
         row = {"overrides": overrides, **_mean_scores(graph, model, overrides, chosen, outputs, teacher, key)}
         if model == "sa-mlp":
             row["nomix"] = _mean_scores(graph, model, {**overrides, "beta": 0.0}, chosen, outputs, teacher, key)
         rows.append(row)
+        checkpoint.save(rows, earlier_s + time.perf_counter() - start)
         if progress:
             echo(f"[{i}/{len(configs)}] {model} {graph.name} {overrides}: {key} {100 * row[key]:.2f}"
                  + (f" (without mixing {100 * row['nomix'][key]:.2f})" if "nomix" in row else ""))
@@ -169,7 +178,8 @@ def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits:
         "splits": chosen, "selection": key, "budget": len(configs), "candidates": rows, "best": best,
         "protocol": protocol["protocol"], "space": search_space(model, protocol_path),
         "teacher_overrides": dict(teacher_overrides or {}) if taught else None,
-        "provenance": provenance(wall_s=time.perf_counter() - start, device=str(pick_device()))}
+        "provenance": provenance(wall_s=earlier_s + time.perf_counter() - start, device=str(pick_device()),
+                                 resumed_configs=checkpoint.resumed)}
     if model == "sa-mlp":
         paired = {"overrides": {**best["overrides"], "beta": 0.0}, **best["nomix"]}
         own = max(rows, key=lambda r: r["nomix"][key])
@@ -178,7 +188,45 @@ def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits:
     echo(f"best for {model} on {graph.name}" + (f" (teacher {teacher})" if taught else "")
          + f": {best['overrides']} ({key} {100 * best[key]:.2f})")
     write_json_atomic(path, record)
+    checkpoint.discard()
     return record
+
+
+class TuningCheckpoint:
+    """The finished configurations of an interrupted search, in ``<record>.partial.json``.
+
+    A re-run resumes from it only when it was made for the same search (dataset, model, teacher
+    and its overrides, splits, the drawn configurations) by the same code (commit and sources
+    hash); otherwise it is set aside and the search starts again, so a record never mixes code
+    versions.
+    """
+
+    def __init__(self, record: Path, identity: Mapping[str, Any]):
+        self.path = record.with_name(record.name + ".partial.json")
+        self.identity = json.loads(json.dumps(identity))
+        self.resumed = 0
+
+    def resume(self, echo: Callable[[str], None]) -> tuple[list[dict[str, Any]], float]:
+        """The rows saved by an earlier sitting of the same search and its seconds (else ``[], 0``)."""
+        if not self.path.exists():
+            return [], 0.0
+        try:
+            saved = read_json(self.path)
+        except ValueError:
+            saved = {}
+        if saved.get("identity") != self.identity:
+            echo(f"{self.path} is from another search or code version: starting this search again")
+            return [], 0.0
+        self.resumed = len(saved["rows"])
+        echo(f"resuming from {self.path}: {self.resumed} of {len(self.identity['configs'])} configurations done")
+        return list(saved["rows"]), float(saved.get("wall_s", 0.0))
+
+    def save(self, rows: list[dict[str, Any]], wall_s: float) -> None:
+        write_json_atomic(self.path, {"kind": "tuning-partial", "identity": self.identity, "rows": rows,
+                                      "wall_s": round(wall_s, 3)})
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def _mean_scores(graph: GraphData, model: str, overrides: Mapping[str, Any], splits: list[int],
