@@ -16,6 +16,7 @@ from samlp_lite.runs.grid import (
     cell_status,
     expand_grid,
     load_grid,
+    models_on,
     record_problem,
     select_cells,
 )
@@ -25,12 +26,14 @@ def test_paper_grid_expands_once_per_record():
     grid = load_grid("paper")
     cells = expand_grid(grid)
     ids = [c.id for c in cells]
-    assert len(ids) == len(set(ids)) == 22 * 14  # 22 cells per dataset (both settings), 14 datasets
+    assert len(ids) == len(set(ids)) == 22 * 14 - 1  # 22 cells per dataset (both settings), 14 datasets; no GAT on tolokers
     per_model = Counter((c.model, c.teacher) for c in cells)
     # 14 datasets x 2 settings; no-KD students are not repeated per teacher
     assert per_model[("mlp", None)] == per_model[("linkx", None)] == 28
     assert per_model[("sage", None)] == per_model[("gcn", None)] == 28
-    assert per_model[("gat", None)] == per_model[("appnp", None)] == 14  # transductive only
+    assert per_model[("appnp", None)] == 14 == per_model[("gat", None)] + 1  # transductive only; GAT skips tolokers
+    assert "tolokers.transductive.gat" not in ids and "minesweeper.transductive.gat" in ids
+    assert models_on(grid, "tolokers") == ["sage", "gcn", "appnp", "mlp", "glnn", "linkx", "sa-mlp-nomix", "sa-mlp"]
     for student in ("glnn", "sa-mlp-nomix", "sa-mlp"):
         assert per_model[(student, "sage")] == per_model[(student, "gcn")] == 28
     assert not any(c.setting == "inductive" and c.model in ("gat", "appnp") for c in cells)
@@ -54,6 +57,8 @@ def test_smoke_grid_and_selection():
 
 @pytest.mark.parametrize("text, message", [
     ("datasets: [cora]\nstudents: [mlp]\nsettings: [transductive]\nsplits: 0\ncolour: red\n", "unknown key"),
+    ("datasets: [cora]\nstudents: [{model: mlp, skip_datasets: [coraa]}]\nsettings: [transductive]\nsplits: 0\n",
+     "closest valid name is 'cora'"),
     ("datasets: [coraa]\nstudents: [mlp]\nsettings: [transductive]\nsplits: 0\n", "closest valid name is 'cora'"),
     ("datasets: [cora]\nstudents: [glnn]\nsettings: [transductive]\nsplits: 0\n", "needs a teacher"),
     ("datasets: [cora]\nteachers: [gcn]\nstudents: [gcn, mlp]\nsettings: [online]\nsplits: 0\n", "unknown setting"),

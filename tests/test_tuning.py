@@ -135,3 +135,11 @@ def test_an_interrupted_search_resumes_from_its_checkpoint(small_protocol, tmp_p
     again = tune(graph, "glnn", teacher="gcn", json_path=target, progress=False, protocol_path=small_protocol,
                  echo=messages.append)
     assert any("another search" in m for m in messages) and again["provenance"]["resumed_configs"] == 0
+
+
+def test_tune_all_tunes_what_the_paper_grid_runs():
+    from samlp_lite.runs.tuning import runs_in_paper_grid
+
+    assert not runs_in_paper_grid("tolokers", "gat")  # the grid keeps GAT off Tolokers (CPU cost)
+    assert runs_in_paper_grid("tolokers", "appnp") and runs_in_paper_grid("squirrel", "gat")
+    assert runs_in_paper_grid("my-own-graph", "gat")  # graphs outside the grid: every model

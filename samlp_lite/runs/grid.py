@@ -28,11 +28,19 @@ _GRID_KEYS = {"name", "description", "datasets", "teachers", "students", "settin
 
 @dataclass
 class GridModel:
-    """One entry of a grid's ``students`` list: a model name, optionally limited to some settings/datasets."""
+    """One entry of a grid's ``students`` list: a model name, optionally limited to some settings or
+    datasets, or kept off some datasets (``skip_datasets``)."""
 
     name: str
     settings: list[str] | None = None
     datasets: list[str] | None = None
+    skip_datasets: list[str] | None = None
+
+    def runs_on(self, dataset: str, setting: str | None = None) -> bool:
+        """Whether this entry has a cell on ``dataset`` (in ``setting`` when given)."""
+        return ((setting is None or self.settings is None or setting in self.settings)
+                and (self.datasets is None or dataset in self.datasets)
+                and dataset not in (self.skip_datasets or []))
 
 
 @dataclass
@@ -167,13 +175,14 @@ def load_grid(grid: str | Path) -> Grid:
     for entry in raw["students"] or []:
         if isinstance(entry, str):
             entry = {"model": entry}
-        if not isinstance(entry, dict) or "model" not in entry or set(entry) - {"model", "settings", "datasets"}:
+        if not isinstance(entry, dict) or "model" not in entry or set(entry) - {"model", "settings", "datasets",
+                                                                                "skip_datasets"}:
             raise ValueError(f"{where}: a 'students' entry is a model name or a mapping with 'model' and "
-                             f"optional 'settings' and 'datasets', got {entry!r}")
+                             f"optional 'settings', 'datasets' and 'skip_datasets', got {entry!r}")
+        limits = {key: [dataset_spec(d).name for d in _names(entry[key], key, where)]
+                  for key in ("datasets", "skip_datasets") if key in entry}
         model = GridModel(entry["model"].strip().lower(),
-                          _names(entry["settings"], "settings", where) if "settings" in entry else None,
-                          [dataset_spec(d).name for d in _names(entry["datasets"], "datasets", where)]
-                          if "datasets" in entry else None)
+                          _names(entry["settings"], "settings", where) if "settings" in entry else None, **limits)
         if model.name not in TEACHERS:
             architecture_of(model.name)  # raises ValueError naming the valid students
             if not teachers:
@@ -213,8 +222,7 @@ def expand_grid(grid: Grid) -> list[Cell]:
     for setting in grid.settings:
         for dataset in grid.datasets:
             splits = grid.splits_for(dataset)
-            chosen = [m.name for m in grid.models if (m.settings is None or setting in m.settings)
-                      and (m.datasets is None or dataset in m.datasets)]
+            chosen = [m.name for m in grid.models if m.runs_on(dataset, setting)]
             for model in chosen:
                 if model in TEACHERS:
                     cells.append(Cell(dataset, model, setting, None, splits, None,
@@ -228,6 +236,11 @@ def expand_grid(grid: Grid) -> list[Cell]:
                         cells.append(Cell(dataset, model, setting, teacher, splits, teacher,
                                           grid.overrides.get(model, {}), grid.overrides.get(teacher, {})))
     return cells
+
+
+def models_on(grid: Grid, dataset: str) -> list[str]:
+    """The models ``grid`` runs on ``dataset`` (teachers listed as students included), in grid order."""
+    return [m.name for m in grid.models if m.runs_on(dataset)]
 
 
 def select_cells(cells: Sequence[Cell], patterns: Sequence[str] | None) -> list[Cell]:

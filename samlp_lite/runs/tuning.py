@@ -254,10 +254,12 @@ def tune_all(dataset: str | GraphData, *, teachers: Iterable[str] = ("sage", "gc
              splits: str | Iterable[int] | None = None, skip_done: bool = True, progress: bool = True,
              echo: Callable[[str], None] = print) -> list[Path]:
     """Run the protocol for every model on one dataset: teachers, then students (per teacher when
-    distilled). With ``skip_done`` a model whose record exists is not tuned again (resume)."""
+    distilled). By default the models are those the paper grid runs on the dataset (every tuned
+    model for a graph outside it). With ``skip_done`` a model whose record exists is not tuned
+    again, and an interrupted search resumes from its checkpoint."""
     graph = dataset if isinstance(dataset, GraphData) else load_dataset(dataset, progress=progress)
     written = []
-    for model in models or [m for m in model_names_tuned() if m not in PAIRED]:
+    for model in models or [m for m in model_names_tuned() if m not in PAIRED and runs_in_paper_grid(graph.name, m)]:
         spec = model_spec(model)
         for teacher in (list(teachers) if spec.uses_teacher else [None]):
             path = tuning_record_path(graph.name, model, teacher)
@@ -267,6 +269,14 @@ def tune_all(dataset: str | GraphData, *, teachers: Iterable[str] = ("sage", "gc
             tune(graph, model, teacher=teacher or "sage", splits=splits, progress=progress, echo=echo)
             written.append(record_path(path))
     return written
+
+
+def runs_in_paper_grid(dataset: str, model: str) -> bool:
+    """Whether the paper grid runs ``model`` on ``dataset`` (``True`` for a dataset outside the grid)."""
+    from samlp_lite.runs.grid import load_grid, models_on
+
+    paper = load_grid("paper")
+    return dataset not in paper.datasets or model in models_on(paper, dataset)
 
 
 def tuned_values(root: str | Path = TUNING_ROOT) -> dict[str, dict[str, Any]]:
