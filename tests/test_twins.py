@@ -92,10 +92,13 @@ def test_census_and_twin_table_from_records():
     table = twin_table([record], ["toy"], models=("sa-mlp",))
     row = table.loc[("toy", "SA-MLP")]
     assert row["twin"] == pytest.approx(95.0) and row["no twin"] == pytest.approx(40.0) and row["all"] == pytest.approx(60.0)
+    with_lookup = twin_table([record], ["toy", "other"], models=("sa-mlp",), lookup={"toy": 99.0, "other": 98.0})
+    assert with_lookup.loc[("toy", "twin lookup"), "twin"] == 99.0 and len(with_lookup) == 2  # no rows for "other"
 
 
 def test_the_gain_verdict_follows_the_paired_tests():
-    from samlp_lite.report.leakage import LEAK_FREE, gain_verdict, heterophily_gain, unmeasured_graphs, verdict_coverage
+    from samlp_lite.report.leakage import (LEAK_FREE, gain_summary, gain_verdict, heterophily_gain, unmeasured_graphs,
+                                           verdict_coverage, verdicts_by_teacher)
 
     def rec(model, dataset, **metrics):
         return {"kind": "accuracy", "dataset": dataset, "model": model, "teacher": "sage",
@@ -117,3 +120,9 @@ def test_the_gain_verdict_follows_the_paired_tests():
     gain = heterophily_gain(copied)
     assert gain.loc[("chameleon", "all test nodes"), "verdict"] == "better"
     assert gain_verdict(gain) == "an artefact of the leak"
+    assert gain_summary(gain).startswith("chameleon, all test nodes: +11.50 points (better, p = 0.000); chameleon, non-twin")
+    assert gain_summary(heterophily_gain([])) == "nothing measured yet"
+    real = heterophily_gain(leaky + free)
+    assert verdicts_by_teacher({"sage": real, "gcn": real}) == "real"
+    assert verdicts_by_teacher({"sage": real, "gcn": gain}) == (
+        "real with the SAGE teacher and an artefact of the leak with the GCN teacher")
