@@ -166,3 +166,19 @@ def test_latency_ratio_table_orders_graphs_by_size_and_batches_numerically():
     assert list(table.index.get_level_values("graph")) == ["small", "big"]
     assert list(table[RATIO_NAMES["sa_mlp_over_mlp"]].columns) == ["1", "256", "all"]
     assert table.loc[("big", 1000), (RATIO_NAMES["sage_full_over_sa_mlp"], "256")] == 20.0
+
+
+def test_binary_graphs_are_tabulated_in_roc_auc():
+    records = [_acc("minesweeper", "mlp", None, [0.80, 0.80], test_roc_auc=[0.50, 0.52]),
+               _acc("minesweeper", "mlp", None, [0.80, 0.80], setting="inductive", tran_roc_auc=[0.6, 0.6],
+                    ind_roc_auc=[0.55, 0.55], prod_roc_auc=[0.59, 0.59]),
+               _acc("cora", "mlp", None, [0.75, 0.75])]
+    table = accuracy_table(records, "transductive", "sage")
+    assert table.loc["minesweeper (ROC AUC)", "MLP"] == "51.00 ± 1.00" and table.loc["cora", "MLP"] == "75.00 ± 0.00"
+    inductive = accuracy_table(records, "inductive", "sage")
+    assert inductive.loc[("minesweeper (ROC AUC)", "ind"), "MLP"] == "55.00 ± 0.00"
+    assert accuracy_table(records, "transductive", "sage", metric="test_acc").loc["minesweeper", "MLP"] == "80.00 ± 0.00"
+    from samlp_lite.report.tables import table_frame
+
+    frame = table_frame(records, "transductive", "sage").set_index("dataset")
+    assert frame.loc["minesweeper (ROC AUC)", "test_acc"] == pytest.approx(0.51)

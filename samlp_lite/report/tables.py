@@ -14,6 +14,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from samlp_lite.models.registry import is_teacher, label_of, model_spec, names, teachers
+from samlp_lite.report.reference import metric_key
 from samlp_lite.records import (  # noqa: F401 (re-exported)
     ACCURACY_METRICS,
     SMOKE_DIR,
@@ -140,7 +141,8 @@ def accuracy_table(records: Iterable[dict], setting: str = "transductive", teach
             ``None`` for a table of the students without a teacher only.
         metric: a record key such as ``"test_acc"`` or ``"prod_acc"``. Default: ``test_acc``
             for transductive; for inductive every row of :data:`INDUCTIVE_ROWS` (``tran``,
-            ``ind``, ``prod`` and SA-MLP's ``ind, isolated``) per dataset.
+            ``ind``, ``prod`` and SA-MLP's ``ind, isolated``) per dataset; on the binary graphs
+            whose metric is ROC AUC the same in ROC AUC, the dataset labelled ``(ROC AUC)``.
         models: student columns after the teacher's.
 
     Returns:
@@ -161,12 +163,15 @@ def accuracy_table(records: Iterable[dict], setting: str = "transductive", teach
     rows, index = [], []
     for dataset in _dataset_order(r["dataset"] for r in records):
         chosen = [pick_record(records, dataset=dataset, model=m, teacher=t, setting=setting) for m, t in columns]
+        own = metric is None and metric_key(dataset, "test_acc") != "test_acc"
+        label = f"{dataset} (ROC AUC)" if own else dataset
         for name, key in evals.items():
+            key = metric_key(dataset, key) if own else key
             cells = [format_mean_std(r.get(key, [])) if r else MISSING for r in chosen]
             if name == "ind, isolated" and all(c == MISSING for c in cells):
                 continue
             rows.append(cells)
-            index.append(dataset if name is None else (dataset, name))
+            index.append(label if name is None else (label, name))
     labels = [label_of(m) for m, _ in columns]
     if evals.keys() == {None}:
         return pd.DataFrame(rows, index=pd.Index(index, name="dataset"), columns=labels)
@@ -287,17 +292,21 @@ def per_split_figure(record: dict) -> Any:
 
 def table_frame(records: Iterable[dict], setting: str = "transductive", teacher: str = "sage",
                 metric: str | None = None, models: Sequence[str] = TABLE_MODELS) -> pd.DataFrame:
-    """The cells of :func:`accuracy_table` in long form for plotting: ``dataset, model, <metric>, std`` (fractions)."""
+    """The cells of :func:`accuracy_table` in long form for plotting: ``dataset, model, <metric>, std`` (fractions);
+    without ``metric``, ROC AUC on the binary graphs (their label says so), as in the table."""
     records = [r for r in records if r.get("kind") == "accuracy" and r.get("setting") == setting]
+    own = metric is None
     metric = metric or ("test_acc" if setting == "transductive" else "prod_acc")
     rows = []
     for dataset in _dataset_order(r["dataset"] for r in records):
+        key = metric_key(dataset, metric) if own else metric
+        label = f"{dataset} (ROC AUC)" if key != metric else dataset
         for model in [teacher, *models]:
             owner = teacher if model != teacher and _uses_teacher(model) else None
             record = pick_record(records, dataset=dataset, model=model, teacher=owner, setting=setting)
-            if record is not None and record.get(metric):
-                mean, std = mean_std(record[metric])
-                rows.append({"dataset": dataset, "model": label_of(model), metric: mean, "std": std})
+            if record is not None and record.get(key):
+                mean, std = mean_std(record[key])
+                rows.append({"dataset": label, "model": label_of(model), metric: mean, "std": std})
     return pd.DataFrame(rows, columns=["dataset", "model", metric, "std"])
 
 
