@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
-from torch_geometric.nn import APPNP, SAGEConv
+from torch_geometric.nn import APPNP, GCNConv, SAGEConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import GAT, GCN, MLP, GraphSAGE
 from torch_geometric.utils import coalesce, to_torch_csr_tensor
@@ -22,6 +22,7 @@ from torch_geometric.utils import coalesce, to_torch_csr_tensor
 from samlp_lite.config import RunConfig
 from samlp_lite.data.features import feature_dropout, to_model_features
 from samlp_lite.data.sampling import InNeighbors, layerwise_inference, sample_in_edges
+from samlp_lite.models.sparse_ops import spmm
 
 _NORMS = {"none": None, "batch": "batch_norm", "layer": "layer_norm"}
 
@@ -47,12 +48,36 @@ class SparseAwareSAGEConv(SAGEConv):
             out = F.normalize(out, p=2.0, dim=-1)
         return out
 
+    def message_and_aggregate(self, adj_t, x):  # noqa: D102
+        return spmm(adj_t, x[0] if isinstance(x, tuple) else x, reduce=self.aggr)
+
 
 class SparseAwareGraphSAGE(GraphSAGE):
     """PyG's ``GraphSAGE`` built from :class:`SparseAwareSAGEConv` layers."""
 
     def init_conv(self, in_channels, out_channels, **kwargs):  # noqa: D102
         return SparseAwareSAGEConv(in_channels, out_channels, **kwargs)
+
+
+class SymmetricGCNConv(GCNConv):
+    """PyG's ``GCNConv`` whose full-batch product uses :func:`~samlp_lite.models.sparse_ops.spmm`."""
+
+    def message_and_aggregate(self, adj_t, x):  # noqa: D102
+        return spmm(adj_t, x, reduce=self.aggr)
+
+
+class SymmetricGCN(GCN):
+    """PyG's ``GCN`` built from :class:`SymmetricGCNConv` layers."""
+
+    def init_conv(self, in_channels, out_channels, **kwargs):  # noqa: D102
+        return SymmetricGCNConv(in_channels, out_channels, **kwargs)
+
+
+class SymmetricAPPNP(APPNP):
+    """PyG's ``APPNP`` propagation whose full-batch products use :func:`~samlp_lite.models.sparse_ops.spmm`."""
+
+    def message_and_aggregate(self, adj_t, x):  # noqa: D102
+        return spmm(adj_t, x, reduce=self.aggr)
 
 
 class APPNPNet(nn.Module):
@@ -72,7 +97,7 @@ class APPNPNet(nn.Module):
         super().__init__()
         self.mlp = MLP(in_channels=in_channels, hidden_channels=hidden_channels,
                        out_channels=out_channels, num_layers=num_layers, dropout=dropout, norm=norm)
-        self.propagate = APPNP(K=k, alpha=alpha, normalize=normalize)
+        self.propagate = SymmetricAPPNP(K=k, alpha=alpha, normalize=normalize)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:  # noqa: D102
         return self.propagate(self.mlp(x), edge_index)
@@ -227,7 +252,7 @@ class GCNTeacher(Teacher):
 
     @classmethod
     def build_gnn(cls, common: dict, config: RunConfig, prenormalized: bool) -> nn.Module:  # noqa: D102
-        return GCN(**common, normalize=False)
+        return SymmetricGCN(**common, normalize=False)
 
     def forward(self, x: Tensor, graph: Tensor, edge_weight: Tensor | None = None) -> Tensor:  # noqa: D102
         x = feature_dropout(x, self.input_dropout, self.training)
