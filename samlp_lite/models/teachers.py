@@ -27,7 +27,15 @@ from samlp_lite.models.sparse_ops import spmm
 _NORMS = {"none": None, "batch": "batch_norm", "layer": "layer_norm"}
 
 
-class SparseAwareSAGEConv(SAGEConv):
+class SymmetricProduct:
+    """Mixin for a PyG convolution: its full-batch sparse product goes through
+    :func:`~samlp_lite.models.sparse_ops.spmm` (a cheap backward pass on undirected graphs)."""
+
+    def message_and_aggregate(self, adj_t, x):  # noqa: D102
+        return spmm(adj_t, x[0] if isinstance(x, tuple) else x, reduce=self.aggr)
+
+
+class SparseAwareSAGEConv(SymmetricProduct, SAGEConv):
     """PyG's ``SAGEConv`` (mean aggregation) that also accepts sparse CSR features.
 
     Mean aggregation and the linear map commute, so for sparse ``x`` the neighbour features
@@ -48,9 +56,6 @@ class SparseAwareSAGEConv(SAGEConv):
             out = F.normalize(out, p=2.0, dim=-1)
         return out
 
-    def message_and_aggregate(self, adj_t, x):  # noqa: D102
-        return spmm(adj_t, x[0] if isinstance(x, tuple) else x, reduce=self.aggr)
-
 
 class SparseAwareGraphSAGE(GraphSAGE):
     """PyG's ``GraphSAGE`` built from :class:`SparseAwareSAGEConv` layers."""
@@ -59,11 +64,8 @@ class SparseAwareGraphSAGE(GraphSAGE):
         return SparseAwareSAGEConv(in_channels, out_channels, **kwargs)
 
 
-class SymmetricGCNConv(GCNConv):
-    """PyG's ``GCNConv`` whose full-batch product uses :func:`~samlp_lite.models.sparse_ops.spmm`."""
-
-    def message_and_aggregate(self, adj_t, x):  # noqa: D102
-        return spmm(adj_t, x, reduce=self.aggr)
+class SymmetricGCNConv(SymmetricProduct, GCNConv):
+    """PyG's ``GCNConv`` with :class:`SymmetricProduct`."""
 
 
 class SymmetricGCN(GCN):
@@ -73,11 +75,8 @@ class SymmetricGCN(GCN):
         return SymmetricGCNConv(in_channels, out_channels, **kwargs)
 
 
-class SymmetricAPPNP(APPNP):
-    """PyG's ``APPNP`` propagation whose full-batch products use :func:`~samlp_lite.models.sparse_ops.spmm`."""
-
-    def message_and_aggregate(self, adj_t, x):  # noqa: D102
-        return spmm(adj_t, x, reduce=self.aggr)
+class SymmetricAPPNP(SymmetricProduct, APPNP):
+    """PyG's ``APPNP`` propagation with :class:`SymmetricProduct`."""
 
 
 class APPNPNet(nn.Module):
