@@ -14,7 +14,7 @@ import pandas as pd
 from samlp_lite.data import GraphData
 from samlp_lite.data.twins import feature_hashes, find_twins, row_hashes, twin_lookup_accuracy
 from samlp_lite.models.registry import label_of, model_spec
-from samlp_lite.records import mean_std, pick_record
+from samlp_lite.records import mean_std, metric_key, pick_record
 
 
 def twin_census(graph: GraphData, splits: Iterable[int] | None = None) -> pd.DataFrame:
@@ -116,7 +116,7 @@ def heterophily_gain(records: Iterable[dict], teacher: str = "sage") -> pd.DataF
     Columns: ``diff`` (points), ``se``, ``n``, ``p_t``, ``verdict`` (see
     :func:`samlp_lite.report.reference.paired_comparison`). Missing records give no row.
     """
-    from samlp_lite.report.reference import metric_key, paired_comparison
+    from samlp_lite.report.reference import paired_comparison
 
     records = list(records)
     rows, index = [], []

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from samlp_lite.records import mean_std, pick_record
+from samlp_lite.records import mean_std, metric_key, pick_record
 
 GEOM_GCN_REFERENCE: dict[str, dict[str, float]] = {
     "mlp": {"cora": 75.69, "citeseer": 74.02, "pubmed": 87.16, "chameleon": 46.21, "squirrel": 28.77},
@@ -20,15 +20,6 @@ GEOM_GCN_REFERENCE: dict[str, dict[str, float]] = {
     "linkx": {"cora": 84.64, "citeseer": 73.19, "pubmed": 87.86, "chameleon": 68.42, "squirrel": 61.81},
 }
 """Test accuracy (percent) on the ten Geom-GCN 48/32/20 splits, from the GloGNN paper's tables."""
-
-
-def metric_key(dataset: str, key: str) -> str:
-    """``key`` (an accuracy key such as ``test_acc``) in ``dataset``'s own metric: the ROC AUC key
-    on the binary graphs whose registry metric is ``roc_auc``, ``key`` itself otherwise."""
-    from samlp_lite.data.registry import REGISTRY
-
-    spec = REGISTRY.get(dataset)
-    return key.replace("_acc", "_roc_auc") if spec is not None and spec.metric == "roc_auc" else key
 
 
 def reference_frame() -> pd.DataFrame:
@@ -103,8 +94,9 @@ def check_claims(records: Iterable[dict], teachers: Iterable[str] = ("sage", "gc
     ablation when its records exist). Each row gives both means (percent), the mean paired
     difference ``diff`` with its standard error, the number of splits, how many SA-MLP won, the
     paired t-test and sign-test p-values and the ``verdict`` (see :func:`paired_comparison`), in
-    the dataset's metric (:func:`metric_key`: ROC AUC on Minesweeper and Tolokers). On Chameleon and Squirrel, SA-MLP's mean is also set against LINKX's published mean (no
-    per-split numbers exist: ``verdict`` then only says above or below).
+    the dataset's metric (ROC AUC on Minesweeper and Tolokers). On Chameleon and Squirrel,
+    SA-MLP's mean is also set against LINKX's published mean (no per-split numbers exist:
+    ``verdict`` then only says above or below).
     """
     records = list(records)
     rows = []
@@ -167,19 +159,17 @@ def glnn_shortfalls(records: Iterable[dict], teachers: Iterable[str] = ("sage", 
             pick = lambda model, owner=teacher: pick_record(  # noqa: E731
                 records, dataset=dataset, model=model, teacher=owner, setting="transductive")
             ours, nomix, glnn = pick("sa-mlp"), pick("sa-mlp-nomix"), pick("glnn")
+            if None in (ours, nomix, glnn):
+                continue
             key = metric_key(dataset, "test_acc")
-            if not (ours and nomix and glnn and ours.get(key) and nomix.get(key) and glnn.get(key)):
-                continue
-            total = paired_comparison(ours, glnn, key)
-            if total is None or total["mean"] >= 0:
-                continue
-            structure, mixing = paired_comparison(nomix, glnn, key), paired_comparison(ours, nomix, key)
-            if structure is None or mixing is None:
+            total, structure, mixing = (paired_comparison(a, b, key) for a, b in
+                                        ((ours, glnn), (nomix, glnn), (ours, nomix)))
+            if None in (total, structure, mixing) or total["mean"] >= 0:
                 continue
             causes = [name for name, test in (("the structure branch", structure), ("the mixing loss", mixing))
                       if test["verdict"] == "worse"]
-            trained = pick(teacher, None)
-            over = _mean(glnn, key) - _mean(trained, key) if trained and trained.get(key) else float("nan")
+            teacher_mean = _mean(pick(teacher, None), key)
+            over = _mean(glnn, key) - teacher_mean if teacher_mean is not None else float("nan")
             rows.append({"dataset": dataset, "teacher": teacher, "sa-mlp": round(_mean(ours, key), 2),
                          "glnn": round(_mean(glnn, key), 2), "glnn over teacher": round(over, 2),
                          "total": total["mean"],

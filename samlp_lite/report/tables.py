@@ -14,13 +14,13 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from samlp_lite.models.registry import is_teacher, label_of, model_spec, names, teachers
-from samlp_lite.report.reference import metric_key
 from samlp_lite.records import (  # noqa: F401 (re-exported)
     ACCURACY_METRICS,
     SMOKE_DIR,
     latency_records,
     load_records,
     mean_std,
+    metric_key,
     pick_record,
 )
 
@@ -163,8 +163,8 @@ def accuracy_table(records: Iterable[dict], setting: str = "transductive", teach
     rows, index = [], []
     for dataset in _dataset_order(r["dataset"] for r in records):
         chosen = [pick_record(records, dataset=dataset, model=m, teacher=t, setting=setting) for m, t in columns]
-        own = metric is None and metric_key(dataset, "test_acc") != "test_acc"
-        label = f"{dataset} (ROC AUC)" if own else dataset
+        own = metric is None
+        label = _dataset_label(dataset) if own else dataset
         for name, key in evals.items():
             key = metric_key(dataset, key) if own else key
             cells = [format_mean_std(r.get(key, [])) if r else MISSING for r in chosen]
@@ -177,6 +177,11 @@ def accuracy_table(records: Iterable[dict], setting: str = "transductive", teach
         return pd.DataFrame(rows, index=pd.Index(index, name="dataset"), columns=labels)
     return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["dataset", "eval"]) if index
                         else pd.MultiIndex.from_tuples([], names=["dataset", "eval"]), columns=labels)
+
+
+def _dataset_label(dataset: str) -> str:
+    """The dataset's name in tables that use its own metric: ``(ROC AUC)`` added on the binary graphs."""
+    return f"{dataset} (ROC AUC)" if metric_key(dataset, "test_acc") != "test_acc" else dataset
 
 
 def _uses_teacher(model: str) -> bool:
@@ -299,8 +304,7 @@ def table_frame(records: Iterable[dict], setting: str = "transductive", teacher:
     metric = metric or ("test_acc" if setting == "transductive" else "prod_acc")
     rows = []
     for dataset in _dataset_order(r["dataset"] for r in records):
-        key = metric_key(dataset, metric) if own else metric
-        label = f"{dataset} (ROC AUC)" if key != metric else dataset
+        key, label = (metric_key(dataset, metric), _dataset_label(dataset)) if own else (metric, dataset)
         for model in [teacher, *models]:
             owner = teacher if model != teacher and _uses_teacher(model) else None
             record = pick_record(records, dataset=dataset, model=model, teacher=owner, setting=setting)
