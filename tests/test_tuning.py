@@ -130,7 +130,7 @@ def test_an_interrupted_search_resumes_from_its_checkpoint(small_protocol, tmp_p
     assert record["candidates"] == whole["candidates"] and not partial.exists()
 
     # A checkpoint of another search (other splits) is set aside, not mixed in.
-    tuning.TuningCheckpoint(target, {"other": "search"}).save([{"overrides": {}, "val_acc": 1.0}], 1.0)
+    tuning.TuningCheckpoint(target, {"other": "search"}).save([{"overrides": {}, "val_acc": 1.0}])
     messages.clear()
     again = tune(graph, "glnn", teacher="gcn", json_path=target, progress=False, protocol_path=small_protocol,
                  echo=messages.append)

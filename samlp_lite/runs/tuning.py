@@ -155,20 +155,17 @@ def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits:
     teacher_config = resolve_config(graph.name, teacher, teacher_overrides)
     outputs = ({split: get_teacher_outputs(graph, teacher, split, teacher_config, progress=progress)
                 for split in chosen} if taught else {})
-    start = time.perf_counter()
     checkpoint = TuningCheckpoint(path, {"dataset": graph.name, "model": model, "teacher": teacher if taught else None,
                                          "splits": chosen, "configs": configs,
                                          "teacher_overrides": dict(teacher_overrides or {}) if taught else None,
                                          "code": {k: v for k, v in code_version().items() if k != "dirty_files"}})
-    rows, earlier_s = checkpoint.resume(echo)
-    for i, overrides in enumerate(configs, 1):
-        if i <= len(rows):
-            continue
+    rows = checkpoint.resume(echo)
+    for i, overrides in enumerate(configs[len(rows):], len(rows) + 1):
         row = {"overrides": overrides, **_mean_scores(graph, model, overrides, chosen, outputs, teacher, key)}
         if model == "sa-mlp":
             row["nomix"] = _mean_scores(graph, model, {**overrides, "beta": 0.0}, chosen, outputs, teacher, key)
         rows.append(row)
-        checkpoint.save(rows, earlier_s + time.perf_counter() - start)
+        checkpoint.save(rows)
         if progress:
             echo(f"[{i}/{len(configs)}] {model} {graph.name} {overrides}: {key} {100 * row[key]:.2f}"
                  + (f" (without mixing {100 * row['nomix'][key]:.2f})" if "nomix" in row else ""))
@@ -178,7 +175,7 @@ def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits:
         "splits": chosen, "selection": key, "budget": len(configs), "candidates": rows, "best": best,
         "protocol": protocol["protocol"], "space": search_space(model, protocol_path),
         "teacher_overrides": dict(teacher_overrides or {}) if taught else None,
-        "provenance": provenance(wall_s=earlier_s + time.perf_counter() - start, device=str(pick_device()),
+        "provenance": provenance(wall_s=checkpoint.wall_s(), device=str(pick_device()),
                                  resumed_configs=checkpoint.resumed)}
     if model == "sa-mlp":
         paired = {"overrides": {**best["overrides"], "beta": 0.0}, **best["nomix"]}
@@ -204,26 +201,30 @@ class TuningCheckpoint:
     def __init__(self, record: Path, identity: Mapping[str, Any]):
         self.path = record.with_name(record.name + ".partial.json")
         self.identity = json.loads(json.dumps(identity))
-        self.resumed = 0
+        self.resumed, self.earlier_s, self.started = 0, 0.0, time.perf_counter()
 
-    def resume(self, echo: Callable[[str], None]) -> tuple[list[dict[str, Any]], float]:
-        """The rows saved by an earlier sitting of the same search and its seconds (else ``[], 0``)."""
+    def resume(self, echo: Callable[[str], None]) -> list[dict[str, Any]]:
+        """The rows saved by an earlier sitting of the same search (else none)."""
         if not self.path.exists():
-            return [], 0.0
+            return []
         try:
             saved = read_json(self.path)
         except ValueError:
             saved = {}
         if saved.get("identity") != self.identity:
             echo(f"{self.path} is from another search or code version: starting this search again")
-            return [], 0.0
-        self.resumed = len(saved["rows"])
+            return []
+        self.resumed, self.earlier_s = len(saved["rows"]), float(saved.get("wall_s", 0.0))
         echo(f"resuming from {self.path}: {self.resumed} of {len(self.identity['configs'])} configurations done")
-        return list(saved["rows"]), float(saved.get("wall_s", 0.0))
+        return list(saved["rows"])
 
-    def save(self, rows: list[dict[str, Any]], wall_s: float) -> None:
+    def wall_s(self) -> float:
+        """Seconds spent on this search, earlier sittings included."""
+        return self.earlier_s + time.perf_counter() - self.started
+
+    def save(self, rows: list[dict[str, Any]]) -> None:
         write_json_atomic(self.path, {"kind": "tuning-partial", "identity": self.identity, "rows": rows,
-                                      "wall_s": round(wall_s, 3)})
+                                      "wall_s": round(self.wall_s(), 3)})
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
