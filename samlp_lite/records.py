@@ -296,16 +296,6 @@ def metric_names(setting: str, *, isolated: bool = False, validation: bool = Tru
     return [n.replace("_acc", "_roc_auc") for n in names] if metric == "roc_auc" else names
 
 
-def metric_key(dataset: str, key: str) -> str:
-    """``key`` (an accuracy key such as ``test_acc``) in ``dataset``'s own metric: the ROC AUC key
-    on the binary graphs whose registry metric is ``roc_auc`` (as :func:`metric_names` spells
-    it), ``key`` itself otherwise."""
-    from samlp_lite.data.registry import REGISTRY
-
-    spec = REGISTRY.get(dataset)
-    return key.replace("_acc", "_roc_auc") if spec is not None and spec.metric == "roc_auc" else key
-
-
 def production_accuracy(tran_acc: float, ind_acc: float, held_out_rate: float) -> float:
     """GLNN's production accuracy: observed and held-out test accuracy weighted by their shares
     (``0.8 * tran + 0.2 * ind`` at the default ``held_out_rate`` of 0.2)."""

@@ -188,6 +188,14 @@ _SPECS = [
 REGISTRY: dict[str, DatasetSpec] = {spec.name: spec for spec in _SPECS}
 
 
+def metric_key(dataset: str, key: str) -> str:
+    """``key`` (an accuracy key such as ``test_acc``) in ``dataset``'s own metric: the ROC AUC key
+    on the binary graphs whose registry metric is ``roc_auc`` (as :func:`samlp_lite.records.metric_names` spells
+    it), ``key`` itself otherwise (also for names outside the registry)."""
+    spec = REGISTRY.get(dataset)
+    return key.replace("_acc", "_roc_auc") if spec is not None and spec.metric == "roc_auc" else key
+
+
 def list_datasets() -> list[str]:
     """Names accepted by ``load_dataset``: the paper's eight, GLNN's two Amazon graphs, two CSBMs."""
     return list(REGISTRY)

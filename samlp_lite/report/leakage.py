@@ -14,7 +14,8 @@ import pandas as pd
 from samlp_lite.data import GraphData
 from samlp_lite.data.twins import feature_hashes, find_twins, row_hashes, twin_lookup_accuracy
 from samlp_lite.models.registry import label_of, model_spec
-from samlp_lite.records import mean_std, metric_key, pick_record
+from samlp_lite.data.registry import metric_key
+from samlp_lite.records import mean_std, pick_record
 
 
 def twin_census(graph: GraphData, splits: Iterable[int] | None = None) -> pd.DataFrame:

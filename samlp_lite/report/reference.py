@@ -10,7 +10,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from samlp_lite.records import mean_std, metric_key, pick_record
+from samlp_lite.data.registry import metric_key
+from samlp_lite.records import mean_std, pick_record
 
 GEOM_GCN_REFERENCE: dict[str, dict[str, float]] = {
     "mlp": {"cora": 75.69, "citeseer": 74.02, "pubmed": 87.16, "chameleon": 46.21, "squirrel": 28.77},

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from samlp_lite.data.registry import metric_key
 from samlp_lite.models.registry import is_teacher, label_of, model_spec, names, teachers
 from samlp_lite.records import (  # noqa: F401 (re-exported)
     ACCURACY_METRICS,
@@ -20,7 +21,6 @@ from samlp_lite.records import (  # noqa: F401 (re-exported)
     latency_records,
     load_records,
     mean_std,
-    metric_key,
     pick_record,
 )
 
