@@ -26,18 +26,21 @@ def _adjacency(undirected: bool, weighted: bool, n: int = 40):
     return to_torch_csr_tensor(edge_index.flip(0), weight, size=(n, n))
 
 
-def _ran_fast(out: torch.Tensor) -> bool:
-    """Whether the autograd graph of ``out`` holds the symmetric product's node."""
-    seen, todo = set(), [out.grad_fn]
+def _graph_nodes(out: torch.Tensor) -> list:
+    """Every node of the autograd graph of ``out``."""
+    seen, todo = [], [out.grad_fn]
     while todo:
         node = todo.pop()
         if node is None or node in seen:
             continue
-        seen.add(node)
-        if type(node).__name__ == "_SymmetricSpMMBackward":
-            return True
+        seen.append(node)
         todo.extend(next_node for next_node, _ in node.next_functions)
-    return False
+    return seen
+
+
+def _ran_fast(out: torch.Tensor) -> bool:
+    """Whether the autograd graph of ``out`` holds the symmetric product's node."""
+    return any(type(node).__name__ == "_SymmetricSpMMBackward" for node in _graph_nodes(out))
 
 
 @pytest.mark.parametrize("weighted, reduce", [(True, "sum"), (False, "mean"), (False, "sum")])
@@ -86,3 +89,62 @@ def test_teachers_train_to_the_same_gradients_with_the_fast_product():
         model(data.x, copy).square().sum().backward()
         slow = [p.grad for p in model.parameters()]
         assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(fast, slow)), name
+
+
+def _weighted_rows(n: int = 30, empty_row: int = 7):
+    from samlp_lite.data.adjacency import AdjacencyRows
+
+    torch.manual_seed(1)
+    edge_index = to_undirected(torch.randint(0, n, (2, 90)), num_nodes=n)
+    edge_index = edge_index[:, (edge_index[0] != empty_row) & (edge_index[1] != empty_row)]
+    return AdjacencyRows.from_edge_index(edge_index, n, adj_norm="row")
+
+
+def test_rows_times_matches_embedding_bag_values_and_gradients():
+    from samlp_lite.models.sparse_ops import rows_times
+
+    rows = _weighted_rows()
+    batch = rows.gather(torch.tensor([3, 7, 0, 3, 29]))  # a repeated row and an empty one
+    weight = torch.randn(30, 4, requires_grad=True)
+    reference_weight = weight.detach().clone().requires_grad_()
+    ours = rows_times(batch, weight)
+    reference = torch.nn.functional.embedding_bag(batch.indices, reference_weight, batch.offsets, mode="sum",
+                                                  per_sample_weights=batch.weights)
+    upstream = torch.randn(5, 4)
+    (ours * upstream).sum().backward()
+    (reference * upstream).sum().backward()
+    assert torch.allclose(ours, reference, atol=1e-6)
+    assert torch.allclose(weight.grad, reference_weight.grad, atol=1e-6)
+    assert torch.equal(ours[1], torch.zeros(4))
+
+
+def test_rows_times_builds_the_transpose_once_per_batch():
+    from samlp_lite.models.sparse_ops import rows_times
+
+    batch = _weighted_rows().gather(torch.arange(30))
+    weight = torch.randn(30, 4, requires_grad=True)
+    rows_times(batch, weight).sum().backward()
+    first = batch.transposed_csr(30)
+    rows_times(batch, weight).sum().backward()
+    assert batch.transposed_csr(30) is first
+    assert torch.allclose(first.to_dense(), batch.to_dense(30).t())
+    with pytest.raises(ValueError, match="weights is None"):
+        rows_times(type(batch)(batch.indices, batch.offsets, None), weight)
+
+
+def test_sa_mlp_trains_through_rows_times_and_keeps_embedding_bag_for_inference_and_sparse_gradients():
+    from samlp_lite.models.students import SAMLP
+
+    rows = _weighted_rows()
+    batch = rows.gather(torch.arange(30))
+    model = SAMLP(num_nodes=30, num_features=3, num_classes=2, hidden=4)
+    x = torch.randn(30, 3)
+    names = lambda out: {type(node).__name__ for node in _graph_nodes(out)}  # noqa: E731
+    assert "_RowsTimesBackward" in names(model(x, batch))
+    model.use_sparse_gradients(True)
+    assert "_RowsTimesBackward" not in names(model(x, batch))
+    model.use_sparse_gradients(False)
+    with torch.no_grad():
+        fast_free = model(x, batch)
+    assert torch.allclose(fast_free, model(x, batch), atol=1e-6)
+

@@ -14,7 +14,7 @@ directions, row i is simply the neighbour list of i. This is also the row LINKX'
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -36,6 +36,7 @@ class AdjacencyBatch:
     indices: Tensor
     offsets: Tensor
     weights: Tensor
+    _transposes: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def batch_size(self) -> int:
@@ -75,6 +76,20 @@ class AdjacencyBatch:
                 crow, self.indices, self.weights, size=(self.batch_size, num_nodes),
                 check_invariants=False,
             )
+
+    def transposed_csr(self, num_nodes: int) -> Tensor:
+        """The rows' transpose as a sparse CSR matrix ``[num_nodes, B]``, built once per batch.
+
+        A full-batch trainer reuses one batch every epoch, so the backward pass of
+        ``rows @ W`` reads this cached transpose instead of sorting the entries again.
+        """
+        cached = self._transposes.get(num_nodes)
+        if cached is None:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+                cached = self.to_sparse_csr(num_nodes).t().to_sparse_csr()
+            self._transposes[num_nodes] = cached
+        return cached
 
     def to_dense(self, num_nodes: int) -> Tensor:
         """Dense ``[B, num_nodes]`` rows; for tests and tiny graphs only."""

@@ -1,11 +1,16 @@
-"""Sparse-times-dense products for full-batch GNN layers, with a cheap backward pass on
-undirected graphs.
+"""Sparse-times-dense products with a cheap backward pass: full-batch GNN layers on
+undirected graphs, and the structure encoder's ``rows @ W_A``.
 
 PyTorch differentiates ``A @ X`` (``A`` a sparse CSR matrix) by building ``A^T`` on every
 backward pass, which on CPU costs tens of times the product itself. The graphs here are
 undirected, so the adjacency a full-batch layer multiplies by (GCN-normalised, or 0/1 for
 mean aggregation) is symmetric and ``A^T = A``: :func:`spmm` checks that once per matrix and
 then reuses ``A`` in the backward pass. Anything else goes to PyG's ``spmm`` unchanged.
+
+The structure encoder multiplies a batch of adjacency rows by ``W_A``. ``embedding_bag``'s
+backward pass scatters one gradient row per stored entry; :func:`rows_times` instead
+multiplies by the batch's transpose, which the batch builds once and keeps, so a full-batch
+trainer (one batch, every epoch) pays for the transpose once.
 """
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ import torch
 from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
 from torch_geometric.utils import spmm as pyg_spmm
+
+from samlp_lite.data.adjacency import AdjacencyBatch
 
 _SYMMETRIC: WeakIdKeyDictionary = WeakIdKeyDictionary()
 
@@ -62,3 +69,28 @@ def spmm(adj: Tensor, x: Tensor, reduce: str = "sum") -> Tensor:
             out = out / (ptr[1:] - ptr[:-1]).clamp(min=1).view(-1, 1).to(out.dtype)
         return out
     return pyg_spmm(adj, x, reduce=reduce)
+
+
+class _RowsTimes(torch.autograd.Function):
+    """``rows @ W`` whose gradient with respect to ``W`` is ``rows^T @ G`` (the cached transpose)."""
+
+    @staticmethod
+    def forward(ctx, rows: AdjacencyBatch, weight: Tensor) -> Tensor:  # noqa: D102
+        ctx.rows, ctx.num_nodes = rows, weight.shape[0]
+        return torch.sparse.mm(rows.to_sparse_csr(weight.shape[0]), weight)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[None, Tensor]:  # noqa: D102
+        return None, torch.sparse.mm(ctx.rows.transposed_csr(ctx.num_nodes), grad.contiguous())
+
+
+def rows_times(rows: AdjacencyBatch, weight: Tensor) -> Tensor:
+    """``[B, h]`` product of a batch of weighted adjacency rows and ``weight`` ``[N, h]``.
+
+    Equal to ``embedding_bag(rows.indices, weight, rows.offsets, mode="sum",
+    per_sample_weights=rows.weights)``; the gradient with respect to ``weight`` comes from the
+    batch's cached transpose. ``rows.weights`` must be set (not ``None``).
+    """
+    if rows.weights is None:
+        raise ValueError("rows_times needs weighted rows (rows.weights is None)")
+    return _RowsTimes.apply(rows, weight)
