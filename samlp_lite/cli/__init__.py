@@ -7,7 +7,7 @@ import sys
 
 # Each module defines ``register(subparsers)``, which adds its sub-command and sets
 # ``func`` on the parser to a callable taking the parsed arguments and returning an exit code.
-COMMAND_MODULES = ["data", "teacher", "distill", "advise", "tune", "book", "bench", "reproduce", "results", "scale"]
+COMMAND_MODULES = ["data", "teacher", "distill", "advise", "tune", "book", "bench", "speed", "reproduce", "results", "scale"]
 
 
 _TINY = "split 0 only, 5 epochs (the smoke: section of hyperparameters.yaml), records under results/smoke/"
@@ -15,6 +15,7 @@ SMOKE_NOTES = {
     "teacher": _TINY, "distill": _TINY, "tune": _TINY, "advise": _TINY, "reproduce": "tiny cells, " + _TINY,
     "bench": "one tiny graph (csbm-2k) instead of the graphs asked for, 2 timed repeats, records under "
              "results/smoke/",
+    "speed": "at most 2 epochs per run",
     "results": "tables of the smoke records (results/smoke/)",
     "book": "a tiny build under _build/smoke/",
 }

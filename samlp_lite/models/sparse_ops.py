@@ -14,6 +14,9 @@ trainer (one batch, every epoch) pays for the transpose once.
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
@@ -22,6 +25,26 @@ from torch_geometric.utils import spmm as pyg_spmm
 from samlp_lite.data.adjacency import AdjacencyBatch
 
 _SYMMETRIC: WeakIdKeyDictionary = WeakIdKeyDictionary()
+_FAST = [True]
+
+
+def fast_products_enabled() -> bool:
+    """Whether :func:`spmm` and the structure encoder may take the fast products (default yes)."""
+    return _FAST[0]
+
+
+@contextlib.contextmanager
+def reference_products() -> Iterator[None]:
+    """Inside this block the fast products are off: PyG's ``spmm`` and ``embedding_bag`` run.
+
+    The results are the same up to rounding; the training-speed benchmark
+    (:mod:`samlp_lite.train.speed`) times both paths with it.
+    """
+    previous, _FAST[0] = _FAST[0], False
+    try:
+        yield
+    finally:
+        _FAST[0] = previous
 
 
 def is_symmetric(adj: Tensor) -> bool:
@@ -61,7 +84,7 @@ def spmm(adj: Tensor, x: Tensor, reduce: str = "sum") -> Tensor:
     When a gradient is needed and ``adj`` is a symmetric CSR matrix, the backward pass reuses
     ``adj`` instead of building its transpose; otherwise this is PyG's ``spmm``.
     """
-    if (reduce in ("sum", "add", "mean") and torch.is_grad_enabled() and x.requires_grad
+    if (reduce in ("sum", "add", "mean") and fast_products_enabled() and torch.is_grad_enabled() and x.requires_grad
             and not adj.requires_grad and is_symmetric(adj)):
         out = _SymmetricSpMM.apply(adj, x)
         if reduce == "mean":

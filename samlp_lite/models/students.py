@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch_geometric.nn.models import LINKX
 
 from samlp_lite.data.adjacency import AdjacencyBatch
-from samlp_lite.models.sparse_ops import rows_times
+from samlp_lite.models.sparse_ops import fast_products_enabled, rows_times
 
 NORMS = ("none", "batch", "layer")
 COMBINES = ("gate", "sum", "concat")
@@ -256,8 +256,8 @@ class SAMLP(nn.Module):
         if adj is None:
             raise ValueError("adj (an AdjacencyBatch) is required by the structure branch")
         weight = self.structure_encoder.weight
-        if (torch.is_grad_enabled() and weight.requires_grad and not self.structure_encoder.sparse
-                and weight.device.type == "cpu" and adj.weights is not None):
+        if (fast_products_enabled() and torch.is_grad_enabled() and weight.requires_grad
+                and not self.structure_encoder.sparse and weight.device.type == "cpu" and adj.weights is not None):
             out = rows_times(adj, weight)
         else:
             out = self.structure_encoder(adj.indices, adj.offsets, per_sample_weights=adj.weights)
