@@ -345,6 +345,10 @@ def print_summary(title: str, splits: list[int], per_split: list[dict[str, float
 SMOKE_DIR = "smoke"
 
 
+RECORD_KINDS = ("accuracy", "latency", "training_speed")
+"""The kinds of result record :func:`load_records` reads (tuning records live apart, under ``results/tuning``)."""
+
+
 def _is_smoke_path(path: Path, root: Path) -> bool:
     return SMOKE_DIR in path.relative_to(root).parts[:-1]
 
@@ -355,7 +359,7 @@ def load_records(root: str | Path = "results", *, smoke: bool = False, kind: str
     Args:
         root: the results folder.
         smoke: read only ``<root>/smoke`` (smoke runs); by default smoke records are skipped.
-        kind: ``"accuracy"``, ``"latency"`` or ``None`` for both.
+        kind: ``"accuracy"``, ``"latency"``, ``"training_speed"`` or ``None`` for every kind.
 
     Returns:
         The records, each with an added ``"_path"`` (where it was read). Checkpoints of
@@ -379,7 +383,7 @@ def load_records(root: str | Path = "results", *, smoke: bool = False, kind: str
             record = json.loads(path.read_text())
         except json.JSONDecodeError as err:
             raise ValueError(f"{path} is not valid JSON ({err}); delete it and re-run the command that made it") from err
-        if not isinstance(record, dict) or record.get("kind") not in ("accuracy", "latency"):
+        if not isinstance(record, dict) or record.get("kind") not in RECORD_KINDS:
             continue
         if kind is None or record["kind"] == kind:
             records.append({**record, "_path": str(path)})

@@ -7,6 +7,8 @@ from samlp_lite.cli import main
 from samlp_lite.data import make_csbm
 from samlp_lite.models import sparse_ops
 from samlp_lite.models.sparse_ops import fast_products_enabled, reference_products
+from samlp_lite.records import load_records
+from samlp_lite.report.tables import speed_table
 from samlp_lite.runs.speed import SPEED_FIELDS, time_model, training_speed
 
 
@@ -59,6 +61,11 @@ def test_training_speed_writes_a_record(graph, tmp_path):
     assert record["rows"][1]["epochs"] == 1 and any("glnn" in line for line in lines)
     with pytest.raises(ValueError, match="epochs"):
         time_model(graph, "mlp", epochs=0)
+    read_back = load_records(tmp_path, kind="training_speed")
+    assert len(read_back) == 1 and load_records(tmp_path) == []  # not an accuracy record
+    table = speed_table(read_back)
+    assert list(table["model"]) == ["MLP", "GLNN"]
+    assert table["speed-up"].tolist() == pytest.approx([r["speedup"] for r in saved["rows"]])
 
 
 def test_cli_rejects_unknown_models(capsys):

@@ -46,6 +46,20 @@ def latency_table(records: Iterable[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def speed_table(records: Iterable[dict]) -> pd.DataFrame:
+    """Training speed records (``samlp-lite speed``) as one row per dataset and model.
+
+    Columns: ``dataset``, ``model`` (display name), ``fast s/epoch``, ``reference s/epoch``,
+    ``speed-up`` (reference / fast) and ``max |diff|`` (how far the two runs' logits end apart).
+    """
+    rows = [{"dataset": r.get("dataset"), "model": label_of(row["model"]),
+             "fast s/epoch": row["fast_s_per_epoch"], "reference s/epoch": row["reference_s_per_epoch"],
+             "speed-up": row["speedup"], "max |diff|": row["max_abs_diff"]}
+            for r in records if r.get("kind") == "training_speed" for row in r.get("rows", [])]
+    return pd.DataFrame(rows, columns=["dataset", "model", "fast s/epoch", "reference s/epoch", "speed-up",
+                                       "max |diff|"])
+
+
 def _batch_order(label: str) -> tuple[bool, int]:
     return (label == "all", int(label) if label.isdigit() else 0)
 
