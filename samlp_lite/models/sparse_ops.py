@@ -25,12 +25,12 @@ from torch_geometric.utils import spmm as pyg_spmm
 from samlp_lite.data.adjacency import AdjacencyBatch
 
 _SYMMETRIC: WeakIdKeyDictionary = WeakIdKeyDictionary()
-_FAST = [True]
+_FAST = True
 
 
 def fast_products_enabled() -> bool:
     """Whether :func:`spmm` and the structure encoder may take the fast products (default yes)."""
-    return _FAST[0]
+    return _FAST
 
 
 @contextlib.contextmanager
@@ -38,13 +38,14 @@ def reference_products() -> Iterator[None]:
     """Inside this block the fast products are off: PyG's ``spmm`` and ``embedding_bag`` run.
 
     The results are the same up to rounding; the training-speed benchmark
-    (:mod:`samlp_lite.train.speed`) times both paths with it.
+    (:mod:`samlp_lite.runs.speed`) times both paths with it.
     """
-    previous, _FAST[0] = _FAST[0], False
+    global _FAST
+    previous, _FAST = _FAST, False
     try:
         yield
     finally:
-        _FAST[0] = previous
+        _FAST = previous
 
 
 def is_symmetric(adj: Tensor) -> bool:
@@ -84,7 +85,7 @@ def spmm(adj: Tensor, x: Tensor, reduce: str = "sum") -> Tensor:
     When a gradient is needed and ``adj`` is a symmetric CSR matrix, the backward pass reuses
     ``adj`` instead of building its transpose; otherwise this is PyG's ``spmm``.
     """
-    if (reduce in ("sum", "add", "mean") and fast_products_enabled() and torch.is_grad_enabled() and x.requires_grad
+    if (reduce in ("sum", "add", "mean") and _FAST and torch.is_grad_enabled() and x.requires_grad
             and not adj.requires_grad and is_symmetric(adj)):
         out = _SymmetricSpMM.apply(adj, x)
         if reduce == "mean":
