@@ -228,33 +228,54 @@ def default_record_path(dataset: str, model: str, teacher: str | None, setting: 
 class SplitCheckpoint:
     """Per-split results of an unfinished run, kept next to its record as ``<record>.partial.json``.
 
-    A re-run with the same fingerprint (dataset, model, teacher, setting, configs) skips the
-    splits already done; the file goes away once the full record is written.
+    A re-run with the same fingerprint (dataset, model, teacher, setting, configs) made by the
+    same code (commit and sources hash, see :func:`checkpoint_code`) skips the splits already
+    done; a checkpoint from another code version is set aside (``stale`` says why), so a
+    record never mixes code versions. The file goes away once the full record is written.
     """
 
-    def __init__(self, record: Path | None, fingerprint: str):
+    def __init__(self, record: Path | None, fingerprint: str, code: Mapping[str, Any] | None = None):
         self.path = record.with_name(record.name + ".partial.json") if record is not None else None
         self.fingerprint = fingerprint
+        self.code = dict(checkpoint_code() if code is None else code)
         self.done: dict[int, dict] = {}
+        self.stale: str | None = None
         if self.path is not None and self.path.exists():
             try:
                 saved = read_json(self.path)
             except ValueError:
                 saved = {}
-            if saved.get("fingerprint") == fingerprint:
-                self.done = {int(k): v for k, v in saved.get("splits", {}).items()}
+            if not isinstance(saved, dict) or saved.get("fingerprint") != fingerprint:
+                return
+            if saved.get("code") != self.code:
+                self.stale = (f"{self.path} was made by other code ({_code_text(saved.get('code'))}, "
+                              f"now {_code_text(self.code)}): its splits are run again")
+                return
+            self.done = {int(k): v for k, v in saved.get("splits", {}).items()}
 
     def save(self, split: int, metrics: dict) -> None:
         """Record one finished split (atomically)."""
         self.done[split] = metrics
         if self.path is not None:
-            write_json_atomic(self.path, {"fingerprint": self.fingerprint,
+            write_json_atomic(self.path, {"fingerprint": self.fingerprint, "code": self.code,
                                           "splits": {str(k): v for k, v in self.done.items()}})
 
     def finish(self) -> None:
         """Remove the checkpoint once the record is complete."""
         if self.path is not None and self.path.exists():
             self.path.unlink()
+
+
+def checkpoint_code() -> dict[str, str]:
+    """The code identity a checkpoint must share to be resumed: ``commit`` and ``sources``."""
+    version = code_version()
+    return {"commit": version["commit"], "sources": version["sources"]}
+
+
+def _code_text(code: Any) -> str:
+    if not isinstance(code, Mapping):
+        return "no code version"
+    return f"commit {str(code.get('commit', '?'))[:12]}, sources {code.get('sources', '?')}"
 
 
 SETTINGS = ("transductive", "inductive")

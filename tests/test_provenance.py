@@ -63,6 +63,46 @@ def test_multi_split_runs_report_each_split_and_resumed_ones(tmp_cache, tmp_path
     assert checkpoint.done == {}
 
 
+def test_split_checkpoint_resumes_only_the_same_code(tmp_path):
+    record = tmp_path / "r.json"
+    here = {"commit": "a" * 40, "sources": "1" * 16}
+    records.SplitCheckpoint(record, "fp", code=here).save(0, {"test_acc": 0.5})
+    assert records.SplitCheckpoint(record, "fp", code=here).done == {0: {"test_acc": 0.5}}
+    other = records.SplitCheckpoint(record, "fp", code={**here, "sources": "2" * 16})
+    assert other.done == {} and "made by other code" in other.stale and "sources 1111" in other.stale
+    assert records.SplitCheckpoint(record, "another fingerprint", code=here).stale is None
+    record.with_name("r.json.partial.json").write_text('{"fingerprint": "fp", "splits": {"0": {}}}')
+    legacy = records.SplitCheckpoint(record, "fp", code=here)  # written before checkpoints named their code
+    assert legacy.done == {} and "no code version" in legacy.stale
+    assert records.checkpoint_code()["sources"] == records.sources_hash()[:16]
+
+
+def test_a_run_sets_a_checkpoint_of_other_code_aside_and_says_so(tmp_cache, tmp_path, monkeypatch):
+    graph = make_csbm(num_nodes=150, num_classes=3, num_features=8, num_splits=2, seed=4)
+    path = tmp_path / "mlp.json"
+    save = records.SplitCheckpoint.save
+
+    def stop_after_first(self, split, metrics):
+        save(self, split, metrics)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(records.SplitCheckpoint, "save", stop_after_first)
+        with pytest.raises(KeyboardInterrupt):
+            run_student(graph, "mlp", splits="0-1", overrides=FAST, json_path=path, progress=False,
+                        echo=lambda s: None)
+    partial = path.with_name("mlp.json.partial.json")
+    saved = records.read_json(partial)
+    assert list(saved["splits"]) == ["0"] and saved["code"] == records.checkpoint_code()
+    records.write_json_atomic(partial, {**saved, "code": {"commit": "0" * 40, "sources": "0" * 16}})
+    lines: list[str] = []
+    record = run_student(graph, "mlp", splits="0-1", overrides=FAST, json_path=path, progress=False,
+                         echo=lines.append)
+    assert any("made by other code" in line for line in lines)
+    assert not any(line.startswith("resuming") for line in lines)
+    assert record["splits"] == [0, 1] and not partial.exists()
+
+
 def test_dirty_check_looks_at_code_not_results(tmp_path):
     repo = tmp_path / "repo"
     (repo / "samlp_lite").mkdir(parents=True)

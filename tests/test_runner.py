@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from samlp_lite.records import write_json_atomic
+from samlp_lite.records import checkpoint_code, write_json_atomic
 from samlp_lite.runs import batch as runner
 from samlp_lite.runs.batch import run_grid
 from samlp_lite.runs.grid import (
@@ -118,8 +118,12 @@ def test_a_record_completes_a_cell_only_when_valid(tmp_path, monkeypatch):
     path.write_text('{"kind": "accuracy", "dataset"')  # a torn file (not written by write_json_atomic)
     status = cell_status(cell, tmp_path / "results")
     assert status.state == TO_RUN and "unreadable" in status.note
-    write_json_atomic(path.with_name("glnn.json.partial.json"), {"fingerprint": "x", "splits": {"0": {}}})
-    assert "checkpoint with 1 split(s) done" in cell_status(cell, tmp_path / "results").note
+    partial = path.with_name("glnn.json.partial.json")
+    write_json_atomic(partial, {"fingerprint": "x", "code": checkpoint_code(), "splits": {"0": {}}})
+    assert "resumes from a checkpoint with 1 split(s) done" in cell_status(cell, tmp_path / "results").note
+    write_json_atomic(partial, {"fingerprint": "x", "code": {"commit": "0" * 40, "sources": "f" * 16},
+                                "splits": {"0": {}}})
+    assert "done by other code is set aside" in cell_status(cell, tmp_path / "results").note
 
 
 @pytest.mark.slow

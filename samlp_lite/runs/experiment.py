@@ -67,6 +67,8 @@ def _shown(setting: str, metric: str, isolated: bool = False) -> list[str]:
 
 
 def _say_resumed(checkpoint: SplitCheckpoint, chosen: list[int], echo: Callable[[str], None]) -> None:
+    if checkpoint.stale:
+        echo(checkpoint.stale)
     reused = [s for s in chosen if s in checkpoint.done]
     if reused:
         echo(f"resuming: reusing finished split(s) {', '.join(map(str, reused))} from {checkpoint.path}")

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from samlp_lite.records import read_json
+from samlp_lite.records import checkpoint_code, read_json
 from samlp_lite.runtime import smoke_mode
 
 GRIDS_DIR = Path(__file__).resolve().parent / "grids"
@@ -359,6 +359,10 @@ def cell_status(cell: Cell, results_root: str | Path = "results") -> CellStatus:
     partial = record.with_name(record.name + ".partial.json")
     if partial.exists():
         with contextlib.suppress(ValueError, OSError, AttributeError):
-            done = len(read_json(partial).get("splits", {}))
-            note += f"; resumes from a checkpoint with {done} split(s) done"
+            saved = read_json(partial)
+            done = len(saved.get("splits", {}))
+            if saved.get("code") == checkpoint_code():
+                note += f"; resumes from a checkpoint with {done} split(s) done"
+            else:
+                note += f"; a checkpoint with {done} split(s) done by other code is set aside"
     return CellStatus(cell, TO_RUN, note, record)
