@@ -16,12 +16,13 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.nn import APPNP, GCNConv, SAGEConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
-from torch_geometric.nn.models import GAT, GCN, MLP, GraphSAGE
+from torch_geometric.nn.models import GCN, MLP, GraphSAGE
 from torch_geometric.utils import coalesce, to_torch_csr_tensor
 
 from samlp_lite.config import RunConfig
 from samlp_lite.data.features import feature_dropout, to_model_features
 from samlp_lite.data.sampling import InNeighbors, layerwise_inference, sample_in_edges
+from samlp_lite.models.attention import AttentionGraph, FusedGAT
 from samlp_lite.models.sparse_ops import spmm
 
 _NORMS = {"none": None, "batch": "batch_norm", "layer": "layer_norm"}
@@ -175,7 +176,8 @@ class Teacher(nn.Module):
 
         Full-batch GCN and APPNP get the GCN-normalised adjacency (self-loops added) as a
         transposed sparse CSR matrix, computed once; GraphSAGE the 0/1 transposed CSR
-        (sparse matmul beats scatter on CPU); GAT and mini-batch models the ``edge_index``.
+        (sparse matmul beats scatter on CPU); GAT an :class:`~samlp_lite.models.attention.AttentionGraph`;
+        mini-batch models the ``edge_index``.
         """
         if not self.uses_sparse_adjacency():
             return edge_index
@@ -285,7 +287,8 @@ class SAGETeacher(Teacher):
 
 
 class GATTeacher(Teacher):
-    """GAT (Velickovic et al., 2018): PyG's ``GAT`` with ``heads`` attention heads; always reads ``edge_index``."""
+    """GAT (Velickovic et al., 2018): PyG's ``GAT`` with ``heads`` attention heads, whose full-batch
+    attention sums run as sparse products (:class:`~samlp_lite.models.attention.FusedGATConv`)."""
 
     name = "gat"
     bipartite = True
@@ -295,10 +298,15 @@ class GATTeacher(Teacher):
     def build_gnn(cls, common: dict, config: RunConfig, prenormalized: bool) -> nn.Module:  # noqa: D102
         if config.hidden % config.heads:
             raise ValueError(f"GAT needs hidden ({config.hidden}) divisible by heads ({config.heads})")
-        return GAT(**common, heads=config.heads)
+        return FusedGAT(**common, heads=config.heads)
 
     def uses_sparse_adjacency(self) -> bool:  # noqa: D102
         return False
+
+    def prepare_graph(self, edge_index: Tensor, num_nodes: int) -> Tensor | AttentionGraph:
+        """Full-batch: the :class:`~samlp_lite.models.attention.AttentionGraph` (self-loops added,
+        sorted once); mini-batch models read the ``edge_index``."""
+        return AttentionGraph.from_edge_index(edge_index, num_nodes) if self.prenormalized else edge_index
 
 
 class APPNPTeacher(Teacher):
