@@ -11,8 +11,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "speed", help="time training epochs with and without the fast sparse products",
         description="Train each model for a fixed number of epochs on one split, once with the package's fast "
-                    "sparse products (a GNN layer's A @ X, the structure encoder's rows @ W_A) and once with "
-                    "PyG's spmm and embedding_bag, and print seconds per epoch and the speed-up. Distilled "
+                    "sparse products (a GNN layer's A @ X, a GAT layer's attention sum, the structure encoder's "
+                    "rows @ W_A) and once with PyG's spmm, GATConv and embedding_bag, and print seconds per epoch and the speed-up. Distilled "
                     "students learn from seeded random teacher logits (the cost is the same).")
     parser.add_argument("--dataset", required=True, help="dataset name (see `samlp-lite data list`)")
     parser.add_argument("--models", default="gcn,sage,appnp,sa-mlp",

@@ -2,9 +2,10 @@
 
 Two products dominate full-batch training on a dense graph: a GNN layer's ``A @ X`` and the
 structure encoder's ``rows @ W_A``. :mod:`samlp_lite.models.sparse_ops` gives both a cheaper
-backward pass; this benchmark trains each model for a fixed number of epochs with those
+backward pass, and :mod:`samlp_lite.models.attention` computes a GAT layer's attention sum
+as a sparse product; this benchmark trains each model for a fixed number of epochs with those
 products and again inside :func:`~samlp_lite.models.sparse_ops.reference_products` (PyG's
-``spmm`` and ``embedding_bag``), and prints the ratio. Each epoch includes its validation
+``spmm``, ``GATConv`` and ``embedding_bag``), and prints the ratio. Each epoch includes its validation
 pass, as in real training. Distilled students learn from seeded random logits of the
 teacher's shape: what they contain does not change the cost of an epoch.
 """
