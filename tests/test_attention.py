@@ -53,7 +53,7 @@ def test_attention_sum_is_the_weighted_sum_over_in_edges():
     n, edge_index = 30, _graph(seed=3)
     graph = AttentionGraph.from_edge_index(edge_index, n)
     alpha, x = torch.rand(graph.num_edges, 2), torch.randn(n, 2, 5)
-    src, dst = graph.edge_index
+    src, dst = graph.sorted_edge_index
     expected = torch.zeros(n, 2, 5).index_add_(0, dst, alpha.unsqueeze(-1) * x[src])
     assert torch.allclose(attention_sum(alpha, x, graph), expected, atol=1e-6)
     loops = int((edge_index[0] == edge_index[1]).sum())
@@ -68,7 +68,7 @@ def test_attention_graph_checks_its_input_and_moves():
     with pytest.raises(ValueError, match="refers to node 9"):
         AttentionGraph.from_edge_index(torch.tensor([[0, 9], [1, 2]]), 5)
     graph = AttentionGraph.from_edge_index(_graph(), 30).to("cpu")
-    src, dst = graph.edge_index
+    src, dst = graph.sorted_edge_index
     assert torch.equal(graph.ptr[1:] - graph.ptr[:-1], torch.bincount(dst, minlength=30))
     assert bool((src[graph.transpose][1:] >= src[graph.transpose][:-1]).all())
 
@@ -103,3 +103,17 @@ def test_gat_teacher_trains_full_batch_on_the_fused_path():
         with reference_products():
             slow = teacher.predict_all(graph.data)
     assert torch.allclose(fast, slow, atol=1e-5)
+
+
+def test_attention_dropout_draws_the_same_mask_as_gatconv():
+    n, edge_index = 30, _graph(seed=5)
+    torch.manual_seed(0)
+    reference = GATConv(7, 4, heads=3, dropout=0.5)
+    fused = FusedGATConv(7, 4, heads=3, dropout=0.5)
+    fused.load_state_dict(reference.state_dict())
+    x = torch.randn(n, 7)
+    torch.manual_seed(11)
+    ours = fused(x, AttentionGraph.from_edge_index(edge_index, n))
+    torch.manual_seed(11)
+    theirs = reference(x, edge_index)
+    assert torch.allclose(ours, theirs, atol=1e-5)

@@ -8,7 +8,8 @@ product; its gradient is the transposed product (for the features) and a sampled
 product (for the attention weights), neither of which stores per-edge vectors.
 
 :class:`FusedGATConv` keeps ``GATConv``'s parameters and its attention computation (linear
-map, LeakyReLU scores, PyG's segment softmax, attention dropout) and only replaces that sum.
+map, LeakyReLU scores, PyG's softmax, attention dropout drawn over the edges in PyG's order) and
+only replaces that sum.
 It takes the fused path for an :class:`AttentionGraph` (what :class:`~samlp_lite.models.teachers.GATTeacher`
 prepares for a full-batch graph) while :func:`~samlp_lite.models.sparse_ops.fast_products_enabled`
 holds; anything else (an ``edge_index``, a ``(source, target)`` pair, edge features, attention
@@ -41,16 +42,19 @@ class AttentionGraph:
     """A graph prepared once for :class:`FusedGATConv`.
 
     Attributes:
-        edge_index: ``[2, E]`` edges with one self-loop per node (as ``GATConv`` adds them),
-            sorted by target, then source.
-        ptr: ``[N + 1]`` where each target's edges start in ``edge_index``.
-        transpose: ``[E]`` the edge order sorted by source, then target.
+        edge_index: ``[2, E]`` edges with one self-loop per node, in the order ``GATConv`` gives
+            them (the graph's edges without self-loops, then the loops), so that attention
+            dropout draws the same mask as PyG's layer.
+        order: ``[E]`` that order sorted by target, then source: the sparse matrix's order.
+        ptr: ``[N + 1]`` where each target's edges start in the sorted order.
+        transpose: ``[E]`` the sorted order re-sorted by source, then target.
         ptr_t: ``[N + 1]`` where each source's edges start in that order.
         raw_edge_index: the graph as given, for ``GATConv``'s own path.
         num_nodes: ``N``.
     """
 
     edge_index: Tensor
+    order: Tensor
     ptr: Tensor
     transpose: Tensor
     ptr_t: Tensor
@@ -60,7 +64,7 @@ class AttentionGraph:
 
     @classmethod
     def from_edge_index(cls, edge_index: Tensor, num_nodes: int) -> "AttentionGraph":
-        """Add self-loops (after removing any) and sort, as ``GATConv`` would see the graph."""
+        """Remove self-loops and add one per node, as ``GATConv`` does, and sort once."""
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
             raise ValueError(f"edge_index must have shape [2, E], got {list(edge_index.shape)}")
         if edge_index.numel() and int(edge_index.max()) >= num_nodes:
@@ -68,10 +72,9 @@ class AttentionGraph:
         looped, _ = add_self_loops(remove_self_loops(edge_index)[0], num_nodes=num_nodes)
         src, dst = looped
         order = torch.argsort(dst * num_nodes + src)
-        looped = looped[:, order]
-        src, dst = looped
+        src, dst = src[order], dst[order]
         transpose = torch.argsort(src * num_nodes + dst)
-        return cls(looped, _row_pointer(dst, num_nodes), transpose, _row_pointer(src, num_nodes),
+        return cls(looped, order, _row_pointer(dst, num_nodes), transpose, _row_pointer(src, num_nodes),
                    edge_index, num_nodes)
 
     @property
@@ -79,16 +82,22 @@ class AttentionGraph:
         """Edges, self-loops included."""
         return self.edge_index.size(1)
 
+    @property
+    def sorted_edge_index(self) -> Tensor:
+        """``edge_index`` in the sparse matrix's order (by target, then source)."""
+        return self.edge_index.index_select(1, self.order)
+
     def to(self, device: torch.device | str) -> "AttentionGraph":
         """The same graph on ``device``."""
-        return AttentionGraph(self.edge_index.to(device), self.ptr.to(device), self.transpose.to(device),
-                              self.ptr_t.to(device), self.raw_edge_index.to(device), self.num_nodes)
+        return AttentionGraph(self.edge_index.to(device), self.order.to(device), self.ptr.to(device),
+                              self.transpose.to(device), self.ptr_t.to(device), self.raw_edge_index.to(device),
+                              self.num_nodes)
 
     def blocks(self, heads: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """CSR indices of the ``heads``-block diagonal matrix and of its transpose (cached)."""
         if heads not in self._blocks:
             n, e = self.num_nodes, self.num_edges
-            src, dst = self.edge_index
+            src, dst = self.sorted_edge_index
 
             def stack(ptr: Tensor, cols: Tensor) -> tuple[Tensor, Tensor]:
                 crow = torch.cat([ptr[:-1] + h * e for h in range(heads)] + [ptr.new_tensor([heads * e])])
@@ -138,7 +147,7 @@ class _AttentionSum(torch.autograd.Function):
 
 def attention_sum(alpha: Tensor, x: Tensor, graph: AttentionGraph) -> Tensor:
     """``[N, heads, C]`` attention-weighted sums of ``x`` ``[N, heads, C]`` over ``graph``'s
-    in-edges, with ``alpha`` ``[E, heads]`` in ``graph.edge_index``'s order."""
+    in-edges, with ``alpha`` ``[E, heads]`` in ``graph.sorted_edge_index``'s order."""
     if alpha.shape != (graph.num_edges, x.size(1)):
         raise ValueError(f"alpha has shape {list(alpha.shape)}, expected [{graph.num_edges}, {x.size(1)}]")
     return _AttentionSum.apply(alpha, x.contiguous(), graph)
@@ -164,9 +173,9 @@ class FusedGATConv(GATConv):
         alpha = ((x_src * self.att_src).sum(-1).index_select(0, src)
                  + (x_dst * self.att_dst).sum(-1).index_select(0, dst))
         alpha = F.leaky_relu(alpha, self.negative_slope)
-        alpha = softmax(alpha, dst, edge_index.ptr, edge_index.num_nodes)
+        alpha = softmax(alpha, dst, num_nodes=edge_index.num_nodes)
         alpha = F.dropout(alpha, p=self.dropout, training=self.training)
-        out = attention_sum(alpha, x_src, edge_index)
+        out = attention_sum(alpha.index_select(0, edge_index.order), x_src, edge_index)
         out = out.reshape(-1, heads * channels) if self.concat else out.mean(dim=1)
         if residual is not None:
             out = out + residual
