@@ -1,4 +1,5 @@
 """The tuning protocol: equal budgets, seeded draws, validation-only selection, paired no-mix."""
+import pandas as pd
 import pytest
 
 from samlp_lite.config import load_hyperparameters, resolve_config
@@ -143,3 +144,24 @@ def test_tune_all_tunes_what_the_paper_grid_runs():
     assert not runs_in_paper_grid("tolokers", "gat")  # the grid keeps GAT off Tolokers (CPU cost)
     assert runs_in_paper_grid("tolokers", "appnp") and runs_in_paper_grid("squirrel", "gat")
     assert runs_in_paper_grid("my-own-graph", "gat")  # graphs outside the grid: every model
+
+
+def test_tuning_coverage_counts_the_configurations_each_search_tried():
+    from samlp_lite.report.tables import tuning_coverage
+
+    protocol = {"splits": "0-1", "seed": 0, "budget": {"teacher": 8, "student": 12}}
+    paired = [{"overrides": {"beta": 1.0}, "val_acc": 0.5, "nomix": {"val_acc": 0.4}}] * 3
+    records = [
+        {"kind": "tuning", "dataset": "cora", "model": "gcn", "teacher": None, "protocol": protocol,
+         "candidates": [{"overrides": {}, "val_acc": 0.8}] * 8},
+        {"kind": "tuning", "dataset": "squirrel", "model": "sa-mlp", "teacher": "sage", "protocol": protocol,
+         "candidates": paired + [{"overrides": {"beta": 2.0}, "val_acc": 0.6}]},
+        {"kind": "tuning", "dataset": "cora", "model": "glnn", "teacher": "sage",  # an earlier search: ignored
+         "candidates": [{"overrides": {}, "val_acc": 0.8}] * 30},
+    ]
+    table = tuning_coverage(records)
+    assert table.loc[("gcn", "-"), "cora"] == 8 and pd.isna(table.loc[("gcn", "-"), "squirrel"])
+    assert table.loc[("sa-mlp", "sage"), "squirrel"] == 4 and table.loc[("sa-mlp-nomix", "sage"), "squirrel"] == 3
+    assert ("glnn", "sage") not in table.index
+    assert list(table.columns) == ["cora", "squirrel"]  # the registry's order
+    assert tuning_coverage([]).empty

@@ -402,6 +402,33 @@ def load_tuning_records(root: str | Path = "results") -> list[dict]:
     return found
 
 
+def tuning_coverage(tuning: Iterable[dict]) -> pd.DataFrame:
+    """How many configurations each model tried on each graph, from the protocol's tuning records.
+
+    Rows ``(model, teacher)`` (teacher ``-`` for models without one), columns datasets, cells the
+    number of candidates in the record (``NaN``: no record). SA-MLP's record also gives the row of
+    SA-MLP without mixing, its paired twin (the candidates that were also run with ``beta = 0``).
+    Records of earlier searches (without a ``protocol``) are left out.
+    """
+    cells: dict[tuple[str, str], dict[str, int]] = {}
+    for record in tuning:
+        if "protocol" not in record or "dataset" not in record:
+            continue
+        teacher = record.get("teacher") or "-"
+        candidates = record.get("candidates", [])
+        cells.setdefault((record["model"], teacher), {})[record["dataset"]] = len(candidates)
+        if record["model"] == "sa-mlp":
+            cells.setdefault(("sa-mlp-nomix", teacher), {})[record["dataset"]] = sum("nomix" in c for c in candidates)
+    if not cells:
+        return pd.DataFrame()
+    order = {name: i for i, name in enumerate(["gcn", "sage", "gat", "appnp", "mlp", "linkx", "glnn",
+                                               "sa-mlp-nomix", "sa-mlp"])}
+    rows = sorted(cells, key=lambda key: (order.get(key[0], len(order)), key[0], key[1]))
+    table = pd.DataFrame([cells[key] for key in rows],
+                         index=pd.MultiIndex.from_tuples(rows, names=["model", "teacher"]))
+    return table.reindex(columns=_dataset_order(table.columns))
+
+
 def sensitivity_table(tuning: Iterable[dict], key: str, *, model: str = "sa-mlp", teacher: str | None = "sage",
                       metric: str = "val_acc") -> pd.DataFrame:
     """How one searched config key moves accuracy, from tuning records: one row per value, one column per dataset.
