@@ -72,5 +72,8 @@ def test_one_class_per_teacher_keeps_its_graph_handling():
     assert isinstance(gcn, GCNTeacher) and isinstance(gat, GATTeacher) and gcn.name == "gcn"
     edge_index = torch.tensor([[0, 1, 2], [1, 2, 0]])
     assert gcn.prepare_graph(edge_index, 3).layout == torch.sparse_csr
-    assert torch.equal(gat.prepare_graph(edge_index, 3), edge_index)
+    prepared = gat.prepare_graph(edge_index, 3)  # full-batch GAT: the graph with self-loops, sorted once
+    assert torch.equal(prepared.raw_edge_index, edge_index) and prepared.num_edges == 6
+    minibatch = build_teacher("gat", 4, 3, RunConfig(hidden=8, heads=2, num_layers=2, batch_size=16))
+    assert torch.equal(minibatch.prepare_graph(edge_index, 3), edge_index)
     assert gcn.minibatch_graph(edge_index, 3)[1] is not None and gat.minibatch_graph(edge_index, 3)[1] is None
