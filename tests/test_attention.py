@@ -28,12 +28,12 @@ def _ran_fused(out: torch.Tensor) -> bool:
     return any(type(node).__name__ == "_AttentionSumBackward" for node in seen)
 
 
-@pytest.mark.parametrize("concat", [True, False])
-def test_fused_conv_matches_gatconv_values_and_gradients(concat):
+@pytest.mark.parametrize("concat, channels", [(True, 4), (False, 4), (True, 9)])  # 4: padded to 8 in backward
+def test_fused_conv_matches_gatconv_values_and_gradients(concat, channels):
     n, edge_index = 30, _graph()
     torch.manual_seed(0)
-    reference = GATConv(7, 4, heads=3, concat=concat)
-    fused = FusedGATConv(7, 4, heads=3, concat=concat)
+    reference = GATConv(7, channels, heads=3, concat=concat)
+    fused = FusedGATConv(7, channels, heads=3, concat=concat)
     fused.load_state_dict(reference.state_dict())
     x = torch.randn(n, 7, requires_grad=True)
     x_ref = x.detach().clone().requires_grad_()

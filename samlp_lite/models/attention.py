@@ -9,7 +9,8 @@ product (for the attention weights), neither of which stores per-edge vectors.
 
 :class:`FusedGATConv` keeps ``GATConv``'s parameters and its attention computation (linear
 map, LeakyReLU scores, PyG's softmax, attention dropout drawn over the edges in PyG's order) and
-only replaces that sum.
+only replaces that sum; it keeps the edges sorted by target, so the softmax runs over contiguous
+segments.
 It takes the fused path for an :class:`AttentionGraph` (what :class:`~samlp_lite.models.teachers.GATTeacher`
 prepares for a full-batch graph) while :func:`~samlp_lite.models.sparse_ops.fast_products_enabled`
 holds; anything else (an ``edge_index``, a ``(source, target)`` pair, edge features, attention
@@ -87,6 +88,13 @@ class AttentionGraph:
         """``edge_index`` in the sparse matrix's order (by target, then source)."""
         return self.edge_index.index_select(1, self.order)
 
+    def dropout_mask(self, heads: int, p: float, like: Tensor) -> Tensor:
+        """``[E, heads]`` dropout mask (kept entries ``1 / (1 - p)``) in the sorted order, drawn
+        over the edges in ``GATConv``'s order as ``F.dropout`` draws it on the CPU, so both
+        layers drop the same attention weights."""
+        mask = like.new_empty(self.num_edges, heads).bernoulli_(1 - p).div_(1 - p)
+        return mask.index_select(0, self.order)
+
     def to(self, device: torch.device | str) -> "AttentionGraph":
         """The same graph on ``device``."""
         return AttentionGraph(self.edge_index.to(device), self.order.to(device), self.ptr.to(device),
@@ -105,6 +113,11 @@ class AttentionGraph:
 
             self._blocks[heads] = (*stack(self.ptr, src), *stack(self.ptr_t, dst[self.transpose]))
         return self._blocks[heads]
+
+
+_MIN_SAMPLED_CHANNELS = 8
+"""PyTorch's CPU ``sampled_addmm`` is several times slower below eight columns: narrower
+operands are padded with zeros to this width."""
 
 
 def _csr(crow: Tensor, col: Tensor, values: Tensor, size: int) -> Tensor:
@@ -139,6 +152,9 @@ class _AttentionSum(torch.autograd.Function):
             grad_x = (_csr(crow_t, col_t, values_t, heads * n) @ grad_stacked).view(heads, n, channels)
             grad_x = grad_x.permute(1, 0, 2)
         if ctx.needs_input_grad[0]:
+            if channels < _MIN_SAMPLED_CHANNELS:  # zero columns change no dot product
+                pad = (0, _MIN_SAMPLED_CHANNELS - channels)
+                grad_stacked, stacked = F.pad(grad_stacked, pad), F.pad(stacked, pad)
             pattern = _csr(crow, col, alpha.new_zeros(alpha.numel()), heads * n)
             sampled = torch.sparse.sampled_addmm(pattern, grad_stacked, stacked.t(), beta=0.0)
             grad_alpha = sampled.values().view(heads, -1).t()
@@ -169,13 +185,14 @@ class FusedGATConv(GATConv):
         else:
             x_src = self.lin_src(x).view(-1, heads, channels)
             x_dst = self.lin_dst(x).view(-1, heads, channels)
-        src, dst = edge_index.edge_index
+        src, dst = edge_index.sorted_edge_index
         alpha = ((x_src * self.att_src).sum(-1).index_select(0, src)
                  + (x_dst * self.att_dst).sum(-1).index_select(0, dst))
         alpha = F.leaky_relu(alpha, self.negative_slope)
-        alpha = softmax(alpha, dst, num_nodes=edge_index.num_nodes)
-        alpha = F.dropout(alpha, p=self.dropout, training=self.training)
-        out = attention_sum(alpha.index_select(0, edge_index.order), x_src, edge_index)
+        alpha = softmax(alpha, dst, edge_index.ptr, edge_index.num_nodes)
+        if self.training and self.dropout > 0:
+            alpha = alpha * edge_index.dropout_mask(alpha.size(1), self.dropout, alpha)
+        out = attention_sum(alpha, x_src, edge_index)
         out = out.reshape(-1, heads * channels) if self.concat else out.mean(dim=1)
         if residual is not None:
             out = out + residual
