@@ -28,14 +28,9 @@ from torch import Tensor
 from torch_geometric.nn import GATConv
 from torch_geometric.nn.models import GAT
 from torch_geometric.utils import add_self_loops, remove_self_loops, softmax
+from torch_geometric.utils.sparse import index2ptr
 
 from samlp_lite.models.sparse_ops import fast_products_enabled
-
-
-def _row_pointer(rows: Tensor, num_nodes: int) -> Tensor:
-    ptr = rows.new_zeros(num_nodes + 1)
-    ptr[1:] = torch.bincount(rows, minlength=num_nodes).cumsum(0)
-    return ptr
 
 
 @dataclass
@@ -43,12 +38,12 @@ class AttentionGraph:
     """A graph prepared once for :class:`FusedGATConv`.
 
     Attributes:
-        edge_index: ``[2, E]`` edges with one self-loop per node, in the order ``GATConv`` gives
-            them (the graph's edges without self-loops, then the loops), so that attention
-            dropout draws the same mask as PyG's layer.
-        order: ``[E]`` that order sorted by target, then source: the sparse matrix's order.
-        ptr: ``[N + 1]`` where each target's edges start in the sorted order.
-        transpose: ``[E]`` the sorted order re-sorted by source, then target.
+        edge_index: ``[2, E]`` edges with one self-loop per node (``GATConv`` removes any and adds
+            one per node), sorted by target, then source: the sparse matrix's order.
+        order: ``[E]`` positions in ``GATConv``'s own edge order (the edges without self-loops,
+            then the loops) of the sorted edges, so that attention dropout draws the same mask.
+        ptr: ``[N + 1]`` where each target's edges start in ``edge_index``.
+        transpose: ``[E]`` the sorted edges re-sorted by source, then target.
         ptr_t: ``[N + 1]`` where each source's edges start in that order.
         raw_edge_index: the graph as given, for ``GATConv``'s own path.
         num_nodes: ``N``.
@@ -71,22 +66,16 @@ class AttentionGraph:
         if edge_index.numel() and int(edge_index.max()) >= num_nodes:
             raise ValueError(f"edge_index refers to node {int(edge_index.max())} but the graph has {num_nodes} nodes")
         looped, _ = add_self_loops(remove_self_loops(edge_index)[0], num_nodes=num_nodes)
-        src, dst = looped
-        order = torch.argsort(dst * num_nodes + src)
-        src, dst = src[order], dst[order]
+        order = torch.argsort(looped[1] * num_nodes + looped[0])
+        src, dst = looped[:, order]
         transpose = torch.argsort(src * num_nodes + dst)
-        return cls(looped, order, _row_pointer(dst, num_nodes), transpose, _row_pointer(src, num_nodes),
-                   edge_index, num_nodes)
+        return cls(torch.stack([src, dst]), order, index2ptr(dst, num_nodes), transpose,
+                   index2ptr(src[transpose], num_nodes), edge_index, num_nodes)
 
     @property
     def num_edges(self) -> int:
         """Edges, self-loops included."""
         return self.edge_index.size(1)
-
-    @property
-    def sorted_edge_index(self) -> Tensor:
-        """``edge_index`` in the sparse matrix's order (by target, then source)."""
-        return self.edge_index.index_select(1, self.order)
 
     def dropout_mask(self, heads: int, p: float, like: Tensor) -> Tensor:
         """``[E, heads]`` dropout mask (kept entries ``1 / (1 - p)``) in the sorted order, drawn
@@ -105,7 +94,7 @@ class AttentionGraph:
         """CSR indices of the ``heads``-block diagonal matrix and of its transpose (cached)."""
         if heads not in self._blocks:
             n, e = self.num_nodes, self.num_edges
-            src, dst = self.sorted_edge_index
+            src, dst = self.edge_index
 
             def stack(ptr: Tensor, cols: Tensor) -> tuple[Tensor, Tensor]:
                 crow = torch.cat([ptr[:-1] + h * e for h in range(heads)] + [ptr.new_tensor([heads * e])])
@@ -163,7 +152,7 @@ class _AttentionSum(torch.autograd.Function):
 
 def attention_sum(alpha: Tensor, x: Tensor, graph: AttentionGraph) -> Tensor:
     """``[N, heads, C]`` attention-weighted sums of ``x`` ``[N, heads, C]`` over ``graph``'s
-    in-edges, with ``alpha`` ``[E, heads]`` in ``graph.sorted_edge_index``'s order."""
+    in-edges, with ``alpha`` ``[E, heads]`` in ``graph.edge_index``'s order."""
     if alpha.shape != (graph.num_edges, x.size(1)):
         raise ValueError(f"alpha has shape {list(alpha.shape)}, expected [{graph.num_edges}, {x.size(1)}]")
     return _AttentionSum.apply(alpha, x.contiguous(), graph)
@@ -185,7 +174,7 @@ class FusedGATConv(GATConv):
         else:
             x_src = self.lin_src(x).view(-1, heads, channels)
             x_dst = self.lin_dst(x).view(-1, heads, channels)
-        src, dst = edge_index.sorted_edge_index
+        src, dst = edge_index.edge_index
         alpha = ((x_src * self.att_src).sum(-1).index_select(0, src)
                  + (x_dst * self.att_dst).sum(-1).index_select(0, dst))
         alpha = F.leaky_relu(alpha, self.negative_slope)

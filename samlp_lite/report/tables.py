@@ -421,8 +421,7 @@ def tuning_coverage(tuning: Iterable[dict]) -> pd.DataFrame:
             cells.setdefault(("sa-mlp-nomix", teacher), {})[record["dataset"]] = sum("nomix" in c for c in candidates)
     if not cells:
         return pd.DataFrame()
-    order = {name: i for i, name in enumerate(["gcn", "sage", "gat", "appnp", "mlp", "linkx", "glnn",
-                                               "sa-mlp-nomix", "sa-mlp"])}
+    order = {name: i for i, name in enumerate([*teachers(), *names("student", in_tables=True)])}
     rows = sorted(cells, key=lambda key: (order.get(key[0], len(order)), key[0], key[1]))
     table = pd.DataFrame([cells[key] for key in rows],
                          index=pd.MultiIndex.from_tuples(rows, names=["model", "teacher"]))

@@ -25,7 +25,7 @@ from samlp_lite.data import GraphData, load_dataset
 from samlp_lite.models.registry import is_teacher, model_spec, students
 from samlp_lite.records import (
     check_output_path,
-    code_version,
+    checkpoint_code,
     provenance,
     read_json,
     record_path,
@@ -158,7 +158,7 @@ def tune(dataset: str | GraphData, model: str, *, teacher: str = "sage", splits:
     checkpoint = TuningCheckpoint(path, {"dataset": graph.name, "model": model, "teacher": teacher if taught else None,
                                          "splits": chosen, "configs": configs,
                                          "teacher_overrides": dict(teacher_overrides or {}) if taught else None,
-                                         "code": {k: v for k, v in code_version().items() if k != "dirty_files"}})
+                                         "code": checkpoint_code()})
     rows = checkpoint.resume(echo)
     for i, overrides in enumerate(configs[len(rows):], len(rows) + 1):
         row = {"overrides": overrides, **_mean_scores(graph, model, overrides, chosen, outputs, teacher, key)}
